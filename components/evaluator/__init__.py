@@ -1,0 +1,1 @@
+"""Evaluator: the TFMA configuration that decides whether a model is blessed."""

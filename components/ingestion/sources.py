@@ -1,0 +1,149 @@
+"""Where the raw images come from, tried in order:
+
+1. a data directory holding the four official IDX files (gzipped or raw);
+2. a prepared TensorFlow Datasets directory (never downloads);
+3. the official files, downloaded into a cache directory when a network is
+   reachable, verified against pinned sha256 sums.
+
+With none of these, `load_raw_dataset` fails at once and names the variable
+that points the pipeline at local files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import sys
+import urllib.parse
+import urllib.request
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from components.ingestion import datasets
+from components.ingestion import idx
+
+DATA_DIR_ENV = "DATA_DIR"
+
+
+@dataclasses.dataclass
+class RawDataset:
+  """The official training and test sets as uint8 arrays."""
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  source: str  # 'idx:<dir>', 'tfds:<dir>' or 'download:<dir>'
+  checksums: Dict[str, str]  # file name -> sha256 of uncompressed bytes
+
+
+def load_raw_dataset(dataset: str, data_dir: Optional[str] = None,
+                     tfds_data_dir: Optional[str] = None,
+                     cache_dir: Optional[str] = None) -> RawDataset:
+  """Loads `dataset` from the first source that has it (see module doc)."""
+  info = datasets.get_dataset_info(dataset)
+  if data_dir:
+    return load_idx_dir(data_dir)
+  if tfds_data_dir and _tfds_prepared(dataset, tfds_data_dir):
+    return load_tfds(dataset, tfds_data_dir)
+  if cache_dir and network_reachable(info.download_url):
+    return load_idx_dir(download(info, cache_dir), verify=info)
+  raise idx.DataError(
+      data_dir or tfds_data_dir or "<no data directory>",
+      f"no local copy of {dataset} and no network: set {DATA_DIR_ENV} to a "
+      "directory with the four official IDX files")
+
+
+def find_idx_file(data_dir: str, stem: str) -> str:
+  """Returns the path of `stem` or `stem.gz` in `data_dir`."""
+  for name in (stem + ".gz", stem):
+    path = os.path.join(data_dir, name)
+    if tf.io.gfile.exists(path):
+      return path
+  return os.path.join(data_dir, stem + ".gz")  # reported as missing
+
+
+def load_idx_dir(data_dir: str,
+                 verify: Optional[datasets.DatasetInfo] = None) -> RawDataset:
+  """Reads the four official IDX files from `data_dir`."""
+  if not tf.io.gfile.isdir(data_dir):
+    raise idx.DataError(data_dir, "data directory does not exist")
+  try:
+    tf.io.gfile.listdir(data_dir)
+  except (tf.errors.OpError, OSError):
+    raise idx.DataError(data_dir, "data directory is not readable") from None
+  if not data_dir.startswith(("gs://", "s3://")) and not os.access(
+      data_dir, os.R_OK | os.X_OK):
+    raise idx.DataError(data_dir, "data directory is not readable")
+  files = {key: find_idx_file(data_dir, stem)
+           for key, stem in datasets.IDX_FILES.items()}
+  train_images, train_labels, train_sums = idx.read_pair(
+      files["train_images"], files["train_labels"])
+  test_images, test_labels, test_sums = idx.read_pair(
+      files["test_images"], files["test_labels"])
+  checksums = {os.path.basename(p).removesuffix(".gz"): s
+               for p, s in {**train_sums, **test_sums}.items()}
+  if verify is not None:
+    for path, digest in {**train_sums, **test_sums}.items():
+      stem = os.path.basename(path).removesuffix(".gz")
+      if verify.sha256[stem] != digest:
+        raise idx.DataError(path, f"sha256 {digest} does not match the "
+                            f"official {verify.sha256[stem]}")
+  return RawDataset(train_images, train_labels, test_images, test_labels,
+                    source=f"idx:{data_dir}", checksums=checksums)
+
+
+def _tfds_prepared(dataset: str, tfds_data_dir: str) -> bool:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    return tfds.builder(dataset, data_dir=tfds_data_dir).is_prepared()
+  except Exception:  # pylint: disable=broad-except
+    return False
+
+
+def load_tfds(dataset: str, tfds_data_dir: str) -> RawDataset:
+  """Reads a prepared TensorFlow Datasets copy (no download)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  builder = tfds.builder(dataset, data_dir=tfds_data_dir)
+  arrays = {}
+  for split in ("train", "test"):
+    data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    arrays[split] = (np.asarray(data["image"], np.uint8).reshape(-1, 28, 28),
+                     np.asarray(data["label"], np.uint8))
+  return RawDataset(*arrays["train"], *arrays["test"],
+                    source=f"tfds:{tfds_data_dir}", checksums={})
+
+
+def network_reachable(url: str, timeout: float = 3.0) -> bool:
+  """True when the host of `url` answers a TCP connection on port 443."""
+  host = urllib.parse.urlparse(url).hostname
+  try:
+    socket.create_connection((host, 443), timeout=timeout).close()
+    return True
+  except OSError:
+    return False
+
+
+def download(info: datasets.DatasetInfo, cache_dir: str) -> str:
+  """Downloads the four official files into `cache_dir/<dataset>`."""
+  target = os.path.join(cache_dir, info.name)
+  os.makedirs(target, exist_ok=True)
+  for stem in datasets.IDX_FILES.values():
+    path = os.path.join(target, stem + ".gz")
+    if os.path.exists(path):
+      continue
+    url = info.download_url + stem + ".gz"
+    partial = path + ".part"
+    urllib.request.urlretrieve(url, partial, _progress_hook(stem))
+    sys.stderr.write("\n")
+    os.replace(partial, path)  # only complete files get the final name
+  return target
+
+
+def _progress_hook(name: str):
+  def hook(blocks: int, block_size: int, total: int) -> None:
+    done = min(blocks * block_size, total) if total > 0 else blocks * block_size
+    pct = f"{100 * done / total:5.1f}%" if total > 0 else ""
+    sys.stderr.write(f"\rdownloading {name}: {done / 1e6:6.1f} MB {pct}")
+  return hook

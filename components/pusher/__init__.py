@@ -1,0 +1,1 @@
+"""Pusher: blessed models into a TF Serving directory, atomically."""

@@ -1,0 +1,44 @@
+"""TFX Pusher executor that pushes with `versioning.push` (atomic)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List
+
+from tfx import types
+from tfx.components.pusher import executor as tfx_pusher_executor
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils
+from tfx.types import standard_component_specs
+from tfx.utils import io_utils
+from tfx.utils import proto_utils
+
+from components.pusher import versioning
+
+
+NEW_VERSION_KEY = "new_version"
+
+
+class Executor(tfx_pusher_executor.Executor):
+  """Like TFX's filesystem Pusher, but staged + renamed, never overwriting."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    self._log_startup(input_dict, output_dict, exec_properties)
+    model_push = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+    if not self.CheckBlessing(input_dict):
+      self._MarkNotPushed(model_push)
+      return
+    model_path = self.GetModelPath(input_dict)
+    destination = pusher_pb2.PushDestination()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+        destination)
+    serving_path, created = versioning.push(
+        model_path, destination.filesystem.base_directory)
+    io_utils.copy_dir(model_path, model_push.uri)  # archive, as TFX does
+    self._MarkPushed(model_push, pushed_destination=serving_path,
+                     pushed_version=os.path.basename(serving_path))
+    # 0: this exact model was already the latest version in service.
+    model_push.set_int_custom_property(NEW_VERSION_KEY, int(created))

@@ -1,0 +1,136 @@
+"""The model zoo: every Keras model of the course, by name, from one builder.
+
+`MODEL=` takes a preset name (e.g. `dense_512`) or a family (`dense`, `cnn`,
+which mean their default presets). Each preset carries the optimizer, batch
+size and epochs the course trains it with; any of them can be overridden.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+import tf_keras as keras
+
+NUM_CLASSES = 10
+IMAGE_PIXELS = 784
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPreset:
+  """Architecture and default training settings of one named model."""
+  family: str  # 'dense' or 'cnn'
+  description: str
+  hidden_units: Tuple[int, ...] = ()
+  activation: str = "relu"
+  dropout: float = 0.0
+  # CNN blocks: (filters, kernel size, stride, padding) per conv layer;
+  # a max-pool follows every `convs_per_block` convolutions.
+  conv_layers: Tuple[Tuple[int, int, int, str], ...] = ()
+  convs_per_block: int = 2
+  optimizer: str = "rmsprop"
+  learning_rate: Optional[float] = None
+  batch_size: int = 128
+  epochs: int = 5
+
+
+PRESETS: Dict[str, ModelPreset] = {
+    "dense_100_sigmoid": ModelPreset(
+        "dense", "784 -> 100 sigmoid -> 10 softmax", hidden_units=(100,),
+        activation="sigmoid", optimizer="sgd", batch_size=32, epochs=5),
+    "dense_100_relu": ModelPreset(
+        "dense", "784 -> 100 relu -> 10 softmax", hidden_units=(100,),
+        optimizer="sgd", batch_size=32, epochs=5),
+    "dense_100_relu_dropout": ModelPreset(
+        "dense", "784 -> 100 relu -> Dropout(0.3) -> 10 softmax",
+        hidden_units=(100,), dropout=0.3, optimizer="adam", epochs=10),
+    "dense_512": ModelPreset(
+        "dense", "784 -> 512 relu -> 10 softmax",
+        hidden_units=(512,), optimizer="rmsprop", batch_size=128, epochs=5),
+    "dense_20x2": ModelPreset(
+        "dense", "784 -> 20 relu -> 20 relu -> 10 softmax",
+        hidden_units=(20, 20), optimizer="sgd", batch_size=32, epochs=10),
+    "cnn": ModelPreset(
+        "cnn", "2x[conv3x3 -> conv3x3 -> maxpool] (32, 64 filters, batch norm) "
+        "-> 256 relu -> Dropout(0.5) -> 10 softmax",
+        conv_layers=((32, 3, 1, "same"), (32, 3, 1, "same"),
+                     (64, 3, 1, "same"), (64, 3, 1, "same")),
+        hidden_units=(256,), dropout=0.5, optimizer="adam",
+        learning_rate=1e-3, batch_size=128, epochs=12),
+}
+FAMILY_DEFAULTS = {"dense": "dense_512", "cnn": "cnn"}
+
+
+def get_preset(name: str) -> ModelPreset:
+  """Returns the preset called `name` (or a family's default preset)."""
+  name = FAMILY_DEFAULTS.get(name, name)
+  try:
+    return PRESETS[name]
+  except KeyError:
+    choices = sorted(PRESETS) + sorted(FAMILY_DEFAULTS)
+    raise ValueError(f"unknown model {name!r}; choose one of {choices}") from None
+
+
+def build_model(preset: ModelPreset) -> keras.Sequential:
+  """Builds the (uncompiled) Sequential model of `preset`.
+
+  Input: `image`, 784 floats in [0,1]; output: 10 class probabilities.
+  """
+  layers = [keras.Input(shape=(IMAGE_PIXELS,), name="image")]
+  if preset.family == "dense":
+    layers.append(keras.layers.Reshape((28, 28)))
+    layers.append(keras.layers.Flatten())
+  elif preset.family == "cnn":
+    layers.append(keras.layers.Reshape((28, 28, 1)))
+    for i, (filters, kernel, stride, padding) in enumerate(preset.conv_layers):
+      layers += [
+          keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding,
+                              use_bias=False),
+          keras.layers.BatchNormalization(),
+          keras.layers.Activation("relu"),
+      ]
+      if (i + 1) % preset.convs_per_block == 0:
+        layers += [keras.layers.MaxPooling2D(), keras.layers.Dropout(0.25)]
+    layers.append(keras.layers.Flatten())
+  else:
+    raise ValueError(f"unknown model family {preset.family!r}")
+  for units in preset.hidden_units:
+    layers.append(keras.layers.Dense(units, activation=preset.activation))
+  if preset.dropout:
+    layers.append(keras.layers.Dropout(preset.dropout))
+  # float32 output keeps softmax stable under mixed precision.
+  layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax",
+                                   dtype="float32", name="probabilities"))
+  return keras.Sequential(layers, name=f"{preset.family}_model")
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+DEFAULT_LEARNING_RATES = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01,
+                          "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
+
+
+def make_optimizer(name: str, learning_rate: Optional[float] = None
+                   ) -> keras.optimizers.Optimizer:
+  """One of the course's optimizers: sgd, momentum (sgd+momentum 0.9),
+  nesterov, adagrad, rmsprop, adam."""
+  if name not in OPTIMIZERS:
+    raise ValueError(f"unknown optimizer {name!r}; choose one of "
+                     f"{list(OPTIMIZERS)}")
+  lr = learning_rate or DEFAULT_LEARNING_RATES[name]
+  if name == "sgd":
+    return keras.optimizers.SGD(lr)
+  if name == "momentum":
+    return keras.optimizers.SGD(lr, momentum=0.9)
+  if name == "nesterov":
+    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+  if name == "adagrad":
+    return keras.optimizers.Adagrad(lr)
+  if name == "rmsprop":
+    return keras.optimizers.RMSprop(lr)
+  return keras.optimizers.Adam(lr)
+
+
+def compile_model(model: keras.Model, optimizer: str,
+                  learning_rate: Optional[float] = None) -> keras.Model:
+  model.compile(optimizer=make_optimizer(optimizer, learning_rate),
+                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+  return model

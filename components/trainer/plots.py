@@ -1,0 +1,32 @@
+"""Training curves as the course plots them: loss and accuracy per epoch."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def plot_history(history: Dict[str, List[float]], path: str,
+                 title: str = "") -> None:
+  """Writes a PNG with loss and accuracy, train vs validation."""
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+  epochs = range(1, len(history.get("loss", [])) + 1)
+  for ax, metric in zip(axes, ("loss", "accuracy")):
+    if metric in history:
+      ax.plot(epochs, history[metric], "o-", label=f"training {metric}")
+    if f"val_{metric}" in history:
+      ax.plot(epochs, history[f"val_{metric}"], "s--",
+              label=f"validation {metric}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per epoch")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -1,0 +1,133 @@
+"""Training: `train` does the work; `run_fn` is the TFX Trainer entry point.
+
+The Trainer references this module by name
+(`run_fn='components.trainer.task.run_fn'`), so it runs unchanged in the
+local runners and in the Kubeflow container image.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+import tf_keras as keras
+
+from components.trainer import data
+from components.trainer import export
+from components.trainer import hparams
+from components.trainer import models
+from components.trainer import plots
+
+HISTORY_FILE = "history.json"
+CURVES_FILE = "training_curves.png"
+SUMMARY_FILE = "model_summary.txt"
+CONFIG_FILE = "trainer_config.json"
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+  """MirroredStrategy over the visible GPUs, or the default (CPU) strategy."""
+  gpus = tf.config.list_physical_devices("GPU")
+  for gpu in gpus:
+    try:
+      tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # GPUs already initialized in this process
+      pass
+  if gpus:
+    strategy = tf.distribute.MirroredStrategy()
+    logging.info("training on %d GPU(s): %s", strategy.num_replicas_in_sync,
+                 [g.name for g in gpus])
+    return strategy
+  logging.info("no GPU visible: training on CPU")
+  return tf.distribute.get_strategy()
+
+
+def model_summary(model: keras.Model) -> str:
+  lines: List[str] = []
+  model.summary(print_fn=lines.append, line_length=88)
+  return "\n".join(lines)
+
+
+def train(config: hparams.TrainerConfig, train_files: List[str],
+          eval_files: List[str], serving_model_dir: str, run_dir: str,
+          backup_dir: Optional[str] = None) -> Dict[str, List[float]]:
+  """Trains the configured model, exports it and writes the run artifacts.
+
+  Writes to `run_dir`: TensorBoard logs, the best checkpoint, history.json,
+  training_curves.png, model_summary.txt. `backup_dir` (stable across
+  retries) lets a restarted training resume from its last finished epoch.
+  Returns the Keras history.
+  """
+  config = config.resolved()
+  keras.utils.set_random_seed(config.seed)
+  strategy = distribution_strategy()
+  if config.mixed_precision and tf.config.list_physical_devices("GPU"):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+  global_batch = config.batch_size * strategy.num_replicas_in_sync
+  train_ds = data.make_dataset(train_files, global_batch, shuffle=True,
+                               seed=config.seed)
+  eval_ds = data.make_dataset(eval_files, global_batch, shuffle=False)
+
+  with strategy.scope():
+    model = models.build_model(config.preset)
+    models.compile_model(model, config.optimizer, config.learning_rate)
+  summary = model_summary(model)
+  logging.info("model %s:\n%s", config.model, summary)
+  print(summary, flush=True)
+
+  tf.io.gfile.makedirs(run_dir)
+  callbacks = [
+      keras.callbacks.TensorBoard(log_dir=run_dir),
+      keras.callbacks.ModelCheckpoint(
+          os.path.join(run_dir, "checkpoints", "best"), monitor="val_accuracy",
+          save_best_only=True, save_weights_only=True),
+  ]
+  if backup_dir:
+    callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
+  if config.early_stopping_patience:
+    callbacks.append(keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.early_stopping_patience,
+        restore_best_weights=True))
+  history = model.fit(train_ds, validation_data=eval_ds, epochs=config.epochs,
+                      callbacks=callbacks, verbose=2 if _quiet() else 1)
+  history_dict = {k: [float(v) for v in vs] for k, vs in
+                  history.history.items()}
+
+  export.export_saved_model(model, serving_model_dir)
+  _write(run_dir, HISTORY_FILE, json.dumps(history_dict, indent=2))
+  _write(run_dir, SUMMARY_FILE, summary)
+  _write(run_dir, CONFIG_FILE,
+         json.dumps(dataclasses.asdict(config), indent=2))
+  plots.plot_history(history_dict, os.path.join(run_dir, CURVES_FILE),
+                     title=f"{config.model} ({config.optimizer})")
+  return history_dict
+
+
+def run_fn(fn_args) -> None:
+  """TFX Trainer entry point (GenericExecutor)."""
+  config = hparams.TrainerConfig.from_custom_config(fn_args.custom_config)
+  train(config, fn_args.train_files, fn_args.eval_files,
+        fn_args.serving_model_dir, fn_args.model_run_dir,
+        backup_dir=_backup_dir(fn_args, config))
+
+
+def _backup_dir(fn_args, config: hparams.TrainerConfig) -> str:
+  """A directory that is the same for a retry of the same training."""
+  key = hashlib.sha1(json.dumps(
+      [sorted(fn_args.train_files), dataclasses.asdict(config)]).encode())
+  trainer_root = os.path.dirname(os.path.dirname(
+      fn_args.model_run_dir.rstrip("/")))
+  return os.path.join(trainer_root, "resume", key.hexdigest()[:16])
+
+
+def _write(directory: str, name: str, text: str) -> None:
+  with tf.io.gfile.GFile(os.path.join(directory, name), "w") as f:
+    f.write(text)
+
+
+def _quiet() -> bool:
+  """Keras progress bars only on a terminal; one line per epoch in logs."""
+  return os.environ.get("KERAS_PROGRESS", "") == "epoch"

@@ -1,0 +1,1 @@
+"""Validation gate: stops the DAG before training when the data has anomalies."""

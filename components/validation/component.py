@@ -1,0 +1,17 @@
+"""`ValidationGate`: fails when ExampleValidator reported any anomaly.
+
+Trainer runs after it, so bad data never reaches a model.
+"""
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+
+from components.validation import anomalies as anomalies_lib
+
+
+@component
+def ValidationGate(  # pylint: disable=invalid-name
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]) -> None:
+  anomalies_lib.check(anomalies.uri,
+                      artifact_utils.decode_split_names(anomalies.split_names))

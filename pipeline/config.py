@@ -1,0 +1,128 @@
+"""All pipeline settings in one typed place, read from the environment.
+
+Every `make run-local VAR=...` variable is a field here; `PipelineConfig.
+from_env()` is the only code that reads them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Mapping, Optional
+
+from components.ingestion import datasets
+from components.trainer import hparams
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMAS_DIR = os.path.join(REPO_ROOT, "schemas")
+
+# Minimum accuracy on `eval` for a model to be blessed, per dataset.
+DEFAULT_MIN_ACCURACY = {"mnist": 0.90, "fashion_mnist": 0.80}
+RUNNERS = ("beam", "local")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """Settings of one pipeline run (see README: "Configuration")."""
+  dataset: str = "mnist"
+  data_dir: Optional[str] = None
+  tfds_data_dir: Optional[str] = None
+  download_cache_dir: Optional[str] = None
+  output_dir: str = os.path.join(REPO_ROOT, "outputs")
+  lineage: str = ""  # a new value starts a fresh pipeline (no baseline)
+  runner: str = "beam"
+  seed: int = 42
+  train_fraction: float = 0.7
+  max_examples: Optional[int] = None
+  trainer: hparams.TrainerConfig = hparams.TrainerConfig()
+  min_accuracy: Optional[float] = None  # None: DEFAULT_MIN_ACCURACY[dataset]
+  max_accuracy_drop: float = 0.002
+  stats_sample_rate: float = 0.1
+  enable_cache: bool = True
+
+  def __post_init__(self):
+    datasets.get_dataset_info(self.dataset)  # validates the name
+    if self.runner not in RUNNERS:
+      raise ValueError(f"unknown runner {self.runner!r}; choose one of "
+                       f"{list(RUNNERS)}")
+    if not 0 < self.stats_sample_rate <= 1:
+      raise ValueError("stats_sample_rate must be in (0, 1]")
+
+  @property
+  def pipeline_name(self) -> str:
+    suffix = f"-{self.lineage}" if self.lineage else ""
+    return f"mnist-tfx-{self.dataset.replace('_', '-')}{suffix}"
+
+  @property
+  def pipeline_root(self) -> str:
+    return os.path.join(self.output_dir, "pipelines", self.pipeline_name)
+
+  @property
+  def metadata_path(self) -> str:
+    return os.path.join(self.output_dir, "metadata", f"{self.pipeline_name}.sqlite")
+
+  @property
+  def model_name(self) -> str:
+    return self.dataset + (f"_{self.lineage}" if self.lineage else "")
+
+  @property
+  def serving_model_dir(self) -> str:
+    """TF Serving's model base path: versions are its integer subdirectories."""
+    return os.path.join(self.output_dir, "serving", self.model_name)
+
+  @property
+  def schema_path(self) -> str:
+    return os.path.join(SCHEMAS_DIR, self.dataset, "schema.pbtxt")
+
+  @property
+  def accuracy_threshold(self) -> float:
+    if self.min_accuracy is not None:
+      return self.min_accuracy
+    return DEFAULT_MIN_ACCURACY[self.dataset]
+
+  @property
+  def beam_pipeline_args(self):
+    return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+  @classmethod
+  def from_env(cls, env: Mapping[str, str] = os.environ) -> "PipelineConfig":
+    """Builds the config from environment variables (empty = default)."""
+    def get(name, convert=str):
+      value = env.get(name, "").strip()
+      if not value:
+        return None
+      try:
+        return convert(value)
+      except ValueError:
+        raise ValueError(f"{name}={value!r} is not a valid "
+                         f"{convert.__name__}") from None
+
+    trainer = hparams.TrainerConfig(**_drop_none(
+        model=get("MODEL"), optimizer=get("OPTIMIZER"),
+        learning_rate=get("LEARNING_RATE", float), epochs=get("EPOCHS", int),
+        batch_size=get("BATCH_SIZE", int),
+        early_stopping_patience=get("EARLY_STOPPING_PATIENCE", int),
+        mixed_precision=get("MIXED_PRECISION", boolean), seed=get("SEED", int)))
+    return cls(**_drop_none(
+        dataset=get("DATASET"), data_dir=get("DATA_DIR"),
+        tfds_data_dir=get("TFDS_DATA_DIR"),
+        download_cache_dir=get("DOWNLOAD_CACHE_DIR"),
+        output_dir=get("OUTPUT_DIR", os.path.abspath), lineage=get("LINEAGE"),
+        runner=get("RUNNER"), seed=get("SEED", int),
+        train_fraction=get("TRAIN_FRACTION", float),
+        max_examples=get("MAX_EXAMPLES", int),
+        min_accuracy=get("MIN_ACCURACY", float),
+        max_accuracy_drop=get("MAX_ACCURACY_DROP", float),
+        stats_sample_rate=get("STATS_SAMPLE_RATE", float),
+        enable_cache=get("ENABLE_CACHE", boolean)), trainer=trainer)
+
+
+def _drop_none(**kwargs):
+  return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def boolean(value: str) -> bool:
+  if value.lower() in ("1", "true", "yes", "on"):
+    return True
+  if value.lower() in ("0", "false", "no", "off"):
+    return False
+  raise ValueError(value)

@@ -1,0 +1,128 @@
+"""The DAG, defined once for every runner (Beam, local, Kubeflow)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import tensorflow_data_validation as tfdv
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components.evaluator import eval_config as eval_config_lib
+from components.ingestion.component import MnistExampleGen
+from components.pusher.component import AtomicPusher
+from components.validation.component import ValidationGate
+
+TRAINER_RUN_FN = "components.trainer.task.run_fn"
+
+
+def create_pipeline(
+    *,
+    pipeline_name: str,
+    pipeline_root: str,
+    dataset: str,
+    schema_path: str,
+    serving_model_dir: str,
+    trainer_config: Dict[str, Any],
+    min_accuracy: float,
+    max_accuracy_drop: float,
+    seed: int = 42,
+    train_fraction: float = 0.7,
+    max_examples: Optional[int] = None,
+    data_dir: Optional[str] = None,
+    tfds_data_dir: Optional[str] = None,
+    download_cache_dir: Optional[str] = None,
+    stats_sample_rate: float = 0.1,
+    metadata_connection_config: Optional[
+        metadata_store_pb2.ConnectionConfig] = None,
+    beam_pipeline_args: Optional[List[str]] = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+  """Ingest -> statistics/validation -> train -> evaluate vs. baseline -> push.
+
+  `trainer_config` is `TrainerConfig.to_custom_config()`; the model is pushed
+  to `serving_model_dir/<version>` only if TFMA blesses it.
+  """
+  example_gen = MnistExampleGen(
+      dataset=dataset, seed=seed, train_fraction=train_fraction,
+      max_examples=max_examples, data_dir=data_dir,
+      tfds_data_dir=tfds_data_dir, cache_dir=download_cache_dir)
+
+  # TFDV statistics on a sample: 784-float images make full stats costly.
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs["examples"],
+      stats_options=tfdv.StatsOptions(sample_rate=stats_sample_rate))
+  schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs["statistics"],
+      schema=schema_gen.outputs["schema"])
+  validation_gate = ValidationGate(
+      anomalies=example_validator.outputs["anomalies"])
+
+  trainer = tfx.components.Trainer(
+      run_fn=TRAINER_RUN_FN,
+      examples=example_gen.outputs["examples"],
+      schema=schema_gen.outputs["schema"],
+      train_args=tfx.proto.TrainArgs(splits=["train"]),
+      eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+      custom_config=trainer_config)
+  trainer.add_upstream_node(validation_gate)
+
+  # The baseline: the latest model this pipeline has blessed.
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id("latest_blessed_model_resolver")
+
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs["examples"],
+      model=trainer.outputs["model"],
+      baseline_model=model_resolver.outputs["model"],
+      example_splits=["eval"],
+      eval_config=eval_config_lib.make_eval_config(
+          min_accuracy, max_accuracy_drop))
+
+  pusher = AtomicPusher(
+      model=trainer.outputs["model"],
+      model_blessing=evaluator.outputs["blessing"],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=serving_model_dir))).with_id("Pusher")
+
+  return tfx.dsl.Pipeline(
+      pipeline_name=pipeline_name,
+      pipeline_root=pipeline_root,
+      components=[example_gen, statistics_gen, schema_gen, example_validator,
+                  validation_gate, trainer, model_resolver, evaluator, pusher],
+      enable_cache=enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=beam_pipeline_args)
+
+
+def create_pipeline_from_config(
+    config, *, metadata_connection_config=None,
+    schema_path: Optional[str] = None) -> tfx.dsl.Pipeline:
+  """`create_pipeline` with every argument taken from a `PipelineConfig`.
+
+  `schema_path` overrides where the schema is read (e.g. inside an image).
+  """
+  return create_pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=config.pipeline_root,
+      dataset=config.dataset,
+      schema_path=schema_path or config.schema_path,
+      serving_model_dir=config.serving_model_dir,
+      trainer_config=config.trainer.to_custom_config(),
+      min_accuracy=config.accuracy_threshold,
+      max_accuracy_drop=config.max_accuracy_drop,
+      seed=config.seed,
+      train_fraction=config.train_fraction,
+      max_examples=config.max_examples,
+      data_dir=config.data_dir,
+      tfds_data_dir=config.tfds_data_dir,
+      download_cache_dir=config.download_cache_dir,
+      stats_sample_rate=config.stats_sample_rate,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=config.beam_pipeline_args,
+      enable_cache=config.enable_cache)

@@ -1,0 +1,198 @@
+"""What the latest run did, read back from ML Metadata into `summary.json`."""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from components.ingestion import examples_io
+
+_STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+def sqlite_store(path: str) -> metadata_store.MetadataStore:
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = path
+  config.sqlite.connection_mode = 1  # READONLY
+  return metadata_store.MetadataStore(config)
+
+
+class RunRecord:
+  """Executions and their input/output artifacts of one pipeline run."""
+
+  def __init__(self, store: metadata_store.MetadataStore, pipeline_name: str):
+    self.store = store
+    pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline_ctx is None:
+      raise LookupError(f"no runs of pipeline {pipeline_name} in metadata")
+    executions = store.get_executions_by_context(pipeline_ctx.id)
+    runs = collections.defaultdict(list)
+    self.node_of = {}
+    for execution in executions:
+      for ctx in store.get_contexts_by_execution(execution.id):
+        if ctx.name.startswith(pipeline_name + ".") and ctx.type_id == \
+            store.get_context_type("node").id:
+          self.node_of[execution.id] = ctx.name[len(pipeline_name) + 1:]
+        elif ctx.type_id == store.get_context_type("pipeline_run").id:
+          runs[ctx.name].append(execution)
+    latest = max(runs, key=lambda r: max(e.create_time_since_epoch
+                                         for e in runs[r]))
+    self.run_id = latest
+    self.executions = {self.node_of.get(e.id, str(e.id)): e
+                       for e in runs[latest]}
+
+  def state(self, node: str) -> Optional[str]:
+    execution = self.executions.get(node)
+    return _STATES.get(execution.last_known_state) if execution else None
+
+  def artifacts(self, node: str, key: str, output: bool = True
+                ) -> List[metadata_store_pb2.Artifact]:
+    execution = self.executions.get(node)
+    if execution is None:
+      return []
+    kinds = ((metadata_store_pb2.Event.OUTPUT,
+              metadata_store_pb2.Event.DECLARED_OUTPUT) if output else
+             (metadata_store_pb2.Event.INPUT,
+              metadata_store_pb2.Event.DECLARED_INPUT))
+    ids = [e.artifact_id for e in
+           self.store.get_events_by_execution_ids([execution.id])
+           if e.type in kinds and e.path.steps and e.path.steps[0].key == key]
+    return self.store.get_artifacts_by_id(ids) if ids else []
+
+
+def custom(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
+  value = artifact.custom_properties.get(key)
+  if value is None:
+    return None
+  kind = value.WhichOneof("value")
+  if kind == "struct_value":
+    from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+    return json_format.MessageToDict(value.struct_value)
+  return getattr(value, kind)
+
+
+def evaluation_metrics(evaluation_uri: str) -> Dict[str, Dict[str, Any]]:
+  """Overall metrics of candidate and baseline, and per-class accuracy."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  result: Dict[str, Dict[str, Any]] = {"candidate": {}, "baseline": {},
+                                       "per_class_accuracy": {}}
+  for slice_metrics in tfma.load_metrics(evaluation_uri):
+    slice_key = {s.column: s.int64_value
+                 for s in slice_metrics.slice_key.single_slice_keys}
+    for kv in slice_metrics.metric_keys_and_values:
+      name = kv.key.name
+      if not kv.value.HasField("double_value"):
+        continue
+      value = kv.value.double_value.value
+      role = "baseline" if kv.key.is_diff is False and \
+          kv.key.model_name == "baseline" else "candidate"
+      if kv.key.is_diff:
+        continue
+      if not slice_key:
+        result[role][name] = value
+      elif name == "sparse_categorical_accuracy" and role == "candidate":
+        label = int(list(slice_key.values())[0])
+        result["per_class_accuracy"][label] = value
+  return result
+
+
+def validation_result(evaluation_uri: str) -> Dict[str, Any]:
+  """Whether TFMA's thresholds passed, and the failures if not."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  result = tfma.load_validation_result(evaluation_uri)
+  failures = []
+  for slice_failure in result.metric_validations_per_slice:
+    for failure in slice_failure.failures:
+      failures.append({"metric": failure.metric_key.name,
+                       "is_diff": failure.metric_key.is_diff,
+                       "value": failure.metric_value.double_value.value,
+                       "threshold": str(failure.metric_threshold).strip(),
+                       "message": failure.message})
+  return {"passed": bool(result.validation_ok), "failures": failures}
+
+
+def accuracy_on_split(model_dir: str, examples_uri: str, split: str
+                      ) -> Optional[float]:
+  """Accuracy of a SavedModel's image signature on one ingested split."""
+  from components.trainer import export  # pylint: disable=g-import-not-at-top
+  directory = examples_io.split_dir(examples_uri, split)
+  if not tf.io.gfile.exists(directory):
+    return None
+  serve = tf.saved_model.load(model_dir).signatures[export.IMAGES_SIGNATURE]
+  correct = total = 0
+  for images, labels in examples_io.read_split(directory):
+    probs = serve(images=tf.constant(images))[export.OUTPUT_KEY].numpy()
+    correct += int(np.sum(np.argmax(probs, axis=1) == labels))
+    total += len(labels)
+  return correct / total if total else None
+
+
+def build_summary(config, component_seconds: Dict[str, float]
+                  ) -> Dict[str, Any]:
+  """The summary of the latest run of `config`'s pipeline."""
+  from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
+  record = RunRecord(sqlite_store(config.metadata_path), config.pipeline_name)
+  examples = (record.artifacts("MnistExampleGen", "examples") or [None])[0]
+  model = (record.artifacts("Trainer", "model") or [None])[0]
+  baseline = (record.artifacts("Evaluator", "baseline_model", output=False)
+              or [None])[0]
+  evaluation = (record.artifacts("Evaluator", "evaluation") or [None])[0]
+  blessing = (record.artifacts("Evaluator", "blessing") or [None])[0]
+  pushed = (record.artifacts("Pusher", "pushed_model") or [None])[0]
+
+  summary: Dict[str, Any] = {
+      "pipeline": config.pipeline_name,
+      "run_id": record.run_id,
+      "dataset": config.dataset,
+      "model": dataclasses.asdict(config.trainer.resolved()),
+      "split_counts": ({s: custom(examples, f"count_{s}")
+                        for s in ("train", "eval", "test")}
+                       if examples else None),
+      "class_histograms": (json.loads(custom(examples, "class_histograms"))
+                           if examples else None),
+      "components": {node: {"state": record.state(node),
+                            "seconds": component_seconds.get(node)}
+                     for node in record.executions},
+      "baseline_model": baseline.uri if baseline else None,
+      "candidate_model": model.uri if model else None,
+      "blessed": bool(custom(blessing, "blessed")) if blessing else False,
+      "pushed": bool(custom(pushed, "pushed")) if pushed else False,
+      "pushed_to": (custom(pushed, "pushed_destination")
+                    if pushed and custom(pushed, "pushed") else None),
+      "new_version": bool(pushed and custom(pushed, "new_version")),
+      "serving_model_dir": config.serving_model_dir,
+      "min_accuracy": config.accuracy_threshold,
+      "max_accuracy_drop": config.max_accuracy_drop,
+  }
+  if evaluation:
+    summary["evaluation"] = evaluation_metrics(evaluation.uri)
+    summary["validation"] = validation_result(evaluation.uri)
+  if model and examples:
+    summary["test_accuracy"] = {
+        "candidate": accuracy_on_split(
+            path_utils.serving_model_path(model.uri), examples.uri, "test")}
+    if baseline:
+      summary["test_accuracy"]["baseline"] = accuracy_on_split(
+          path_utils.serving_model_path(baseline.uri), examples.uri, "test")
+  summary["run_dir"] = _run_dir(record)
+  return summary
+
+
+def _run_dir(record: RunRecord) -> Optional[str]:
+  run = (record.artifacts("Trainer", "model_run") or [None])[0]
+  return run.uri if run else None
+
+
+def write_summary(summary: Dict[str, Any], path: str) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(summary, f, indent=2, sort_keys=False, default=str)
+  os.replace(tmp, path)

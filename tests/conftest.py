@@ -1,0 +1,60 @@
+"""Shared fixtures: the real datasets beside the checkout and tiny fakes."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import components  # noqa: E402,F401  (Keras 2, before TensorFlow loads)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from components.ingestion import idx  # noqa: E402
+
+# Real MNIST / Fashion-MNIST IDX files: ../shared/datasets beside the checkout.
+DATASETS_DIR = os.environ.get("MNIST_DATASETS_DIR") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__)))), "shared", "datasets")
+
+
+def real_data_dir(name: str) -> str:
+  path = os.path.join(DATASETS_DIR, name)
+  if not os.path.isdir(path):
+    if os.environ.get("CI"):
+      pytest.fail(f"{path} missing: CI needs the shared datasets")
+    pytest.skip(f"{path} not found (set MNIST_DATASETS_DIR)")
+  return path
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> str:
+  return real_data_dir("mnist")
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> str:
+  return real_data_dir("fashion_mnist")
+
+
+def write_fake_dataset(directory, num_train=60, num_test=20, seed=0,
+                       gz=True):
+  """Writes four IDX files of random 28x28 images whose label is learnable:
+  class k has a bright 4x4 block at position k."""
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  suffix = ".gz" if gz else ""
+  for prefix, n in (("train", num_train), ("t10k", num_test)):
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+      r, c = divmod(int(label), 5)
+      images[i, 4 + 10 * r:8 + 10 * r, 2 + 5 * c:6 + 5 * c] = 255
+    idx.write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte{suffix}"),
+                  images)
+    idx.write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte{suffix}"),
+                  labels)
+  return str(directory)
+
+
+@pytest.fixture
+def fake_data_dir(tmp_path):
+  return write_fake_dataset(tmp_path / "fake_mnist")

@@ -1,0 +1,102 @@
+"""The whole DAG, end to end, on a small slice of real MNIST."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.pusher import versioning
+from components.trainer import export
+from components.trainer import hparams
+from pipeline import config as config_lib
+from pipeline import local_runner
+from pipeline import summary as summary_lib
+
+NODES = ("MnistExampleGen", "ImportSchemaGen", "StatisticsGen",
+         "ExampleValidator", "ValidationGate", "Trainer",
+         "latest_blessed_model_resolver", "Evaluator", "Pusher")
+
+
+@pytest.fixture(scope="module")
+def small_config(mnist_dir, tmp_path_factory):
+  return config_lib.PipelineConfig(
+      dataset="mnist", data_dir=mnist_dir,
+      output_dir=str(tmp_path_factory.mktemp("e2e")), max_examples=3000,
+      trainer=hparams.TrainerConfig(model="dense_512", epochs=1),
+      min_accuracy=0.5)
+
+
+@pytest.fixture(scope="module")
+def first_run(small_config):
+  return local_runner.run(small_config)
+
+
+def test_every_component_runs_and_the_model_is_pushed(small_config, first_run):
+  summary = first_run
+  assert {n: c["state"] for n, c in summary["components"].items()} == {
+      n: "COMPLETE" for n in NODES}
+  assert summary["split_counts"] == {"train": 2100, "eval": 900, "test": 500}
+  assert summary["baseline_model"] is None
+  assert summary["blessed"] and summary["pushed"]
+  assert summary["evaluation"]["candidate"]["sparse_categorical_accuracy"] > 0.5
+  assert 0.5 < summary["test_accuracy"]["candidate"] <= 1.0
+  pushed = summary["pushed_to"]
+  assert os.path.dirname(pushed) == small_config.serving_model_dir
+  assert os.path.basename(pushed).isdigit()
+  on_disk = json.load(open(os.path.join(small_config.output_dir,
+                                        "summary.json")))
+  assert on_disk["pushed_to"] == pushed
+  assert all(c["seconds"] is not None for c in on_disk["components"].values())
+
+
+def test_pushed_model_loads_and_answers_on_both_signatures(first_run):
+  loaded = tf.saved_model.load(first_run["pushed_to"])
+  images = np.zeros((2, 28, 28), np.float32)
+  probs = loaded.signatures[export.IMAGES_SIGNATURE](
+      images=tf.constant(images))[export.OUTPUT_KEY]
+  assert probs.shape == (2, 10)
+  assert "serving_default" in loaded.signatures
+
+
+def test_second_run_reuses_the_cache_and_pushes_nothing_new(small_config,
+                                                            first_run):
+  versions_before = versioning.existing_versions(small_config.serving_model_dir)
+  second = local_runner.run(small_config)
+  states = {n: c["state"] for n, c in second["components"].items()}
+  for node in ("MnistExampleGen", "StatisticsGen", "Trainer"):
+    assert states[node] == "CACHED", states
+  assert second["run_id"] != first_run["run_id"]
+  # The first run's model is now the baseline: the same model, re-blessed,
+  # is already in service, so no second version appears.
+  assert second["baseline_model"] == first_run["candidate_model"]
+  assert second["pushed_to"] == first_run["pushed_to"]
+  assert versioning.existing_versions(
+      small_config.serving_model_dir) == versions_before
+
+
+def test_bad_data_fails_in_one_line_and_pushes_nothing(tmp_path):
+  from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
+  data_dir = write_fake_dataset(tmp_path / "data")
+  broken = os.path.join(data_dir, "train-labels-idx1-ubyte.gz")
+  with open(broken, "wb") as f:
+    f.write(b"not gzip at all")
+  out = tmp_path / "out"
+  env = dict(os.environ, DATASET="mnist", DATA_DIR=data_dir,
+             OUTPUT_DIR=str(out), EPOCHS="1", MIN_ACCURACY="0")
+  env.pop("VERBOSE", None)
+  result = subprocess.run([sys.executable, "-m", "pipeline.local_runner"],
+                          env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+  assert result.returncode == 1
+  errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+  assert errors == [f"error: DataError: {broken}: not a gzip file (the name "
+                    "ends in .gz)"], result.stderr[-2000:]
+  assert not os.path.exists(out / "serving")
+  config = config_lib.PipelineConfig(dataset="mnist", output_dir=str(out))
+  record = summary_lib.RunRecord(summary_lib.sqlite_store(config.metadata_path),
+                                 config.pipeline_name)
+  assert record.state("MnistExampleGen") == "FAILED"
+  assert record.state("Trainer") is None

@@ -1,0 +1,72 @@
+"""Pushing: TF Serving layout, atomic rename, never overwrite."""
+import os
+import shutil
+
+import pytest
+
+from components.pusher import versioning
+
+
+def _fake_saved_model(path, content="v"):
+  os.makedirs(os.path.join(path, "variables"), exist_ok=True)
+  with open(os.path.join(path, "saved_model.pb"), "w") as f:
+    f.write(content)
+  return str(path)
+
+
+def test_push_creates_integer_versions_in_order(tmp_path):
+  model = _fake_saved_model(tmp_path / "model")
+  serving = str(tmp_path / "serving" / "mnist")
+  first, _ = versioning.push(model, serving, now=1000)
+  second, created = versioning.push(_fake_saved_model(tmp_path / "m2", "2"),
+                                    serving, now=1000)  # same second
+  assert created
+  assert first == os.path.join(serving, "1000")
+  assert second == os.path.join(serving, "1001")
+  assert versioning.existing_versions(serving) == [1000, 1001]
+  assert versioning.latest_version_dir(serving) == second
+  assert os.listdir(serving) == ["1000", "1001"] or sorted(
+      os.listdir(serving)) == ["1000", "1001"]  # no staging left behind
+
+
+def test_existing_versions_are_never_touched(tmp_path):
+  serving = str(tmp_path / "serving")
+  old, _ = versioning.push(_fake_saved_model(tmp_path / "a", "old"), serving,
+                           now=5000)
+  versioning.push(_fake_saved_model(tmp_path / "b", "new"), serving, now=10)
+  with open(os.path.join(old, "saved_model.pb")) as f:
+    assert f.read() == "old"
+  assert versioning.existing_versions(serving) == [5000, 5001]
+
+
+def test_a_failed_copy_leaves_no_version_and_no_staging(tmp_path, monkeypatch):
+  serving = str(tmp_path / "serving")
+  versioning.push(_fake_saved_model(tmp_path / "a"), serving, now=1)
+
+  def broken_copytree(src, dst):
+    os.makedirs(dst)
+    open(os.path.join(dst, "partial"), "w").close()
+    raise OSError("disk full")
+
+  monkeypatch.setattr(shutil, "copytree", broken_copytree)
+  with pytest.raises(OSError, match="disk full"):
+    versioning.push(_fake_saved_model(tmp_path / "b", "other"), serving,
+                    now=2)
+  assert sorted(os.listdir(serving)) == ["1"]
+
+
+def test_the_model_already_in_service_is_not_pushed_twice(tmp_path):
+  serving = str(tmp_path / "serving")
+  model = _fake_saved_model(tmp_path / "a", "same")
+  first, created_first = versioning.push(model, serving, now=1)
+  again, created_again = versioning.push(model, serving, now=2)
+  assert (created_first, created_again) == (True, False)
+  assert again == first
+  assert versioning.existing_versions(serving) == [1]
+
+
+def test_push_refuses_a_directory_without_saved_model(tmp_path):
+  os.makedirs(tmp_path / "empty")
+  with pytest.raises(FileNotFoundError, match="not a SavedModel"):
+    versioning.push(str(tmp_path / "empty"), str(tmp_path / "serving"))
+  assert not os.path.exists(tmp_path / "serving" / "1")

@@ -1,0 +1,179 @@
+"""Trainer logic without TFX: the model zoo, optimizers, export, resume."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from components.ingestion import examples_io
+from components.ingestion import ingest
+from components.trainer import export
+from components.trainer import hparams
+from components.trainer import models
+from components.trainer import task
+
+
+@pytest.fixture(scope="module")
+def examples_dir(tmp_path_factory):
+  from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp("trainer")
+  data_dir = write_fake_dataset(root / "raw", num_train=300, num_test=50)
+  out = str(root / "examples")
+  ingest.ingest(out, dataset="mnist", seed=0, train_fraction=0.7,
+                data_dir=data_dir)
+  return out
+
+
+def _files(examples_dir, split):
+  return [os.path.join(examples_io.split_dir(examples_dir, split), "*")]
+
+
+@pytest.mark.parametrize("name", sorted(models.PRESETS))
+def test_every_preset_builds_with_784_inputs_and_10_probabilities(name):
+  model = models.build_model(models.get_preset(name))
+  probs = model(np.random.rand(3, 784).astype(np.float32)).numpy()
+  assert probs.shape == (3, 10)
+  np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_course_architectures():
+  def dense_units(name):
+    model = models.build_model(models.get_preset(name))
+    return [l.units for l in model.layers if isinstance(l, keras.layers.Dense)]
+  assert dense_units("dense_100_sigmoid") == [100, 10]
+  assert dense_units("dense_512") == [512, 10]
+  assert dense_units("dense_20x2") == [20, 20, 10]
+  sigmoid = models.build_model(models.get_preset("dense_100_sigmoid"))
+  assert sigmoid.layers[2].activation.__name__ == "sigmoid"
+  dropout = models.build_model(models.get_preset("dense_100_relu_dropout"))
+  assert [l.rate for l in dropout.layers
+          if isinstance(l, keras.layers.Dropout)] == [0.3]
+  cnn = models.build_model(models.get_preset("cnn"))
+  assert sum(isinstance(l, keras.layers.Conv2D) for l in cnn.layers) == 4
+  assert models.get_preset("dense") == models.get_preset("dense_512")
+
+
+@pytest.mark.parametrize("optimizer", models.OPTIMIZERS)
+def test_every_optimizer_trains_a_step(optimizer):
+  model = models.compile_model(
+      models.build_model(models.get_preset("dense_20x2")), optimizer, 0.01)
+  x = np.random.rand(32, 784).astype(np.float32)
+  y = np.random.randint(0, 10, 32)
+  before = [w.copy() for w in model.get_weights()]
+  model.train_on_batch(x, y)
+  assert any(not np.array_equal(a, b) for a, b in
+             zip(before, model.get_weights()))
+
+
+def test_momentum_and_nesterov_are_configured():
+  assert models.make_optimizer("momentum").momentum == 0.9
+  assert models.make_optimizer("nesterov").nesterov
+  assert float(models.make_optimizer("adam", 0.05).learning_rate) == \
+      pytest.approx(0.05)
+
+
+def test_unknown_names_are_one_line_errors():
+  with pytest.raises(ValueError, match="unknown model 'resnet'"):
+    hparams.TrainerConfig(model="resnet")
+  with pytest.raises(ValueError, match="unknown optimizer 'lion'"):
+    hparams.TrainerConfig(optimizer="lion")
+  with pytest.raises(ValueError, match="epochs must be >= 1"):
+    hparams.TrainerConfig(epochs=0)
+
+
+def test_config_round_trips_through_custom_config_and_resolves_presets():
+  config = hparams.TrainerConfig(model="dense_100_sigmoid", epochs=2)
+  assert hparams.TrainerConfig.from_custom_config(
+      config.to_custom_config()) == config
+  resolved = config.resolved()
+  assert (resolved.optimizer, resolved.batch_size, resolved.epochs) == (
+      "sgd", 32, 2)
+
+
+@pytest.fixture(scope="module")
+def trained(examples_dir, tmp_path_factory):
+  root = tmp_path_factory.mktemp("trained")
+  config = hparams.TrainerConfig(model="dense_512", epochs=3, batch_size=32)
+  history = task.train(config, _files(examples_dir, "train"),
+                       _files(examples_dir, "eval"), str(root / "serving"),
+                       str(root / "run"))
+  return root, history
+
+
+def test_training_learns_and_writes_run_artifacts(trained):
+  root, history = trained
+  assert history["val_accuracy"][-1] > 0.8  # the fake classes are easy
+  run = root / "run"
+  saved = json.loads((run / task.HISTORY_FILE).read_text())
+  assert saved["loss"] == history["loss"] and len(saved["loss"]) == 3
+  assert (run / task.CURVES_FILE).read_bytes()[:4] == b"\x89PNG"
+  assert "dense" in (run / task.SUMMARY_FILE).read_text()
+  assert any(name.startswith("events.out") for _, _, files in os.walk(run)
+             for name in files)  # TensorBoard
+  assert any(f.startswith("best") for f in os.listdir(run / "checkpoints"))
+
+
+def test_both_signatures_give_the_same_probabilities(trained, examples_dir):
+  root, _ = trained
+  loaded = tf.saved_model.load(str(root / "serving"))
+  assert set(loaded.signatures) == {"serving_default",
+                                    export.IMAGES_SIGNATURE}
+  images, labels = next(examples_io.read_split(
+      examples_io.split_dir(examples_dir, "test")))
+  serialized = examples_io.serialize(images, labels)
+  by_example = loaded.signatures["serving_default"](
+      examples=tf.constant(serialized))[export.OUTPUT_KEY].numpy()
+  by_pixels = loaded.signatures[export.IMAGES_SIGNATURE](
+      images=tf.constant(images.reshape(-1, 28, 28)))[export.OUTPUT_KEY].numpy()
+  flat = loaded.signatures[export.IMAGES_SIGNATURE](
+      images=tf.constant(images))[export.OUTPUT_KEY].numpy()
+  assert by_example.shape == (len(labels), 10)
+  np.testing.assert_allclose(by_example, by_pixels, atol=1e-6)
+  np.testing.assert_allclose(flat, by_pixels, atol=1e-6)
+
+
+def test_restarted_training_resumes_from_its_backup(examples_dir, tmp_path):
+  """A Trainer killed after finishing epoch 2 of 4 goes on with epoch 3."""
+  backup = str(tmp_path / "backup")
+  config = hparams.TrainerConfig(model="dense_20x2", epochs=4, batch_size=32,
+                                 early_stopping_patience=0)
+
+  class Crash(keras.callbacks.Callback):
+
+    def on_epoch_end(self, epoch, logs=None):
+      if epoch == 1:
+        raise RuntimeError("simulated crash")
+
+  original = keras.callbacks.BackupAndRestore
+  epochs_run = []
+
+  class Recording(original):
+
+    def on_epoch_begin(self, epoch, logs=None):
+      epochs_run.append(epoch)
+      super().on_epoch_begin(epoch, logs)
+
+  keras.callbacks.BackupAndRestore = Recording
+  real_fit = keras.Model.fit
+
+  def crashing_fit(self, *args, callbacks=(), **kwargs):
+    return real_fit(self, *args, callbacks=list(callbacks) + [Crash()],
+                    **kwargs)
+  try:
+    keras.Model.fit = crashing_fit
+    with pytest.raises(RuntimeError, match="simulated crash"):
+      task.train(config, _files(examples_dir, "train"),
+                 _files(examples_dir, "eval"), str(tmp_path / "s1"),
+                 str(tmp_path / "r1"), backup_dir=backup)
+    keras.Model.fit = real_fit
+    epochs_run.clear()
+    history = task.train(config, _files(examples_dir, "train"),
+                         _files(examples_dir, "eval"), str(tmp_path / "s2"),
+                         str(tmp_path / "r2"), backup_dir=backup)
+  finally:
+    keras.Model.fit = real_fit
+    keras.callbacks.BackupAndRestore = original
+  assert epochs_run == [2, 3]  # epochs 0 and 1 were not trained again
+  assert len(history["loss"]) == 2
