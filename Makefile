@@ -44,8 +44,8 @@ run-local: install  ## run the whole DAG locally (DATASET=, DATA_DIR=, MODEL=, E
 models: install  ## list model presets and optimizers
 	@$(PY) -m pipeline.cli models
 
-predict: install  ## classify IMAGES=<idx file or PNGs> with the pushed model (or MODEL_DIR=)
-	$(PY) -m pipeline.cli predict
+predict: install  ## classify IMAGES="<idx file or PNGs>" with the pushed model (or MODEL_DIR=)
+	@$(PY) -m pipeline.cli predict
 
 kubeflow: install  ## compile the Kubeflow Pipelines spec (IMAGE=, PIPELINE_ROOT=)
 	$(PY) -m pipeline.kubeflow_runner

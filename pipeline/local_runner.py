@@ -24,6 +24,7 @@ def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
   from tfx.orchestration.beam import beam_dag_runner  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline import progress  # pylint: disable=g-import-not-at-top
+  from pipeline import report  # pylint: disable=g-import-not-at-top
   from pipeline import summary as summary_lib  # pylint: disable=g-import-not-at-top
 
   os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
@@ -40,8 +41,12 @@ def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
         f"{config.output_dir}", flush=True)
   start = time.time()
   runner.run(dag)
-  summary = summary_lib.build_summary(config, tracker.seconds)
+  summary, test_predictions = summary_lib.build_summary(config,
+                                                         tracker.seconds)
   summary["total_seconds"] = round(time.time() - start, 1)
+  summary["verdict"] = verdict(summary)
+  summary["report"] = report.write_report(
+      summary, summary["verdict"], config.output_dir, test_predictions)
   summary_lib.write_summary(summary, os.path.join(config.output_dir,
                                                   SUMMARY_FILE))
   return summary
@@ -108,7 +113,8 @@ def main(argv: Optional[list] = None) -> int:
     print(f"error: {one_line(root_cause(e))}", file=sys.stderr)
     return 1
   print(f"summary: {os.path.join(config.output_dir, SUMMARY_FILE)}")
-  print(verdict(summary))
+  print(f"report:  {summary['report']}")
+  print(summary["verdict"])
   return 0
 
 

@@ -5,13 +5,14 @@ import collections
 import dataclasses
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.ingestion import datasets
 from components.ingestion import examples_io
 
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
@@ -46,7 +47,7 @@ class RunRecord:
                                          for e in runs[r]))
     self.run_id = latest
     self.executions = {self.node_of.get(e.id, str(e.id)): e
-                       for e in runs[latest]}
+                       for e in sorted(runs[latest], key=lambda e: e.id)}
 
   def state(self, node: str) -> Optional[str]:
     execution = self.executions.get(node)
@@ -118,25 +119,36 @@ def validation_result(evaluation_uri: str) -> Dict[str, Any]:
   return {"passed": bool(result.validation_ok), "failures": failures}
 
 
-def accuracy_on_split(model_dir: str, examples_uri: str, split: str
-                      ) -> Optional[float]:
-  """Accuracy of a SavedModel's image signature on one ingested split."""
+def predict_split(model_dir: str, examples_uri: str, split: str,
+                  ) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+  """(probabilities, labels, images) of a SavedModel on one ingested split."""
   from components.trainer import export  # pylint: disable=g-import-not-at-top
   directory = examples_io.split_dir(examples_uri, split)
   if not tf.io.gfile.exists(directory):
     return None
   serve = tf.saved_model.load(model_dir).signatures[export.IMAGES_SIGNATURE]
-  correct = total = 0
-  for images, labels in examples_io.read_split(directory):
-    probs = serve(images=tf.constant(images))[export.OUTPUT_KEY].numpy()
-    correct += int(np.sum(np.argmax(probs, axis=1) == labels))
-    total += len(labels)
-  return correct / total if total else None
+  probs, labels, images = [], [], []
+  for batch_images, batch_labels in examples_io.read_split(directory):
+    probs.append(serve(images=tf.constant(batch_images))[
+        export.OUTPUT_KEY].numpy())
+    labels.append(batch_labels)
+    images.append(batch_images)
+  if not labels:
+    return None
+  return np.concatenate(probs), np.concatenate(labels), np.concatenate(images)
+
+
+def accuracy(predictions) -> Optional[float]:
+  if predictions is None:
+    return None
+  probs, labels, _ = predictions
+  return float(np.mean(np.argmax(probs, axis=1) == labels))
 
 
 def build_summary(config, component_seconds: Dict[str, float]
-                  ) -> Dict[str, Any]:
-  """The summary of the latest run of `config`'s pipeline."""
+                  ) -> Tuple[Dict[str, Any], Optional[tuple]]:
+  """The summary of the latest run of `config`'s pipeline, and the
+  candidate's (probabilities, labels, images) on the test split."""
   from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
   record = RunRecord(sqlite_store(config.metadata_path), config.pipeline_name)
   examples = (record.artifacts("MnistExampleGen", "examples") or [None])[0]
@@ -151,6 +163,8 @@ def build_summary(config, component_seconds: Dict[str, float]
       "pipeline": config.pipeline_name,
       "run_id": record.run_id,
       "dataset": config.dataset,
+      "class_names": list(datasets.get_dataset_info(config.dataset).class_names),
+      "source": custom(examples, "source") if examples else None,
       "model": dataclasses.asdict(config.trainer.resolved()),
       "split_counts": ({s: custom(examples, f"count_{s}")
                         for s in ("train", "eval", "test")}
@@ -174,15 +188,16 @@ def build_summary(config, component_seconds: Dict[str, float]
   if evaluation:
     summary["evaluation"] = evaluation_metrics(evaluation.uri)
     summary["validation"] = validation_result(evaluation.uri)
+  test_predictions = None
   if model and examples:
-    summary["test_accuracy"] = {
-        "candidate": accuracy_on_split(
-            path_utils.serving_model_path(model.uri), examples.uri, "test")}
+    test_predictions = predict_split(path_utils.serving_model_path(model.uri),
+                                     examples.uri, "test")
+    summary["test_accuracy"] = {"candidate": accuracy(test_predictions)}
     if baseline:
-      summary["test_accuracy"]["baseline"] = accuracy_on_split(
-          path_utils.serving_model_path(baseline.uri), examples.uri, "test")
+      summary["test_accuracy"]["baseline"] = accuracy(predict_split(
+          path_utils.serving_model_path(baseline.uri), examples.uri, "test"))
   summary["run_dir"] = _run_dir(record)
-  return summary
+  return summary, test_predictions
 
 
 def _run_dir(record: RunRecord) -> Optional[str]:

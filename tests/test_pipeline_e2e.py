@@ -1,4 +1,5 @@
 """The whole DAG, end to end, on a small slice of real MNIST."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -100,3 +101,52 @@ def test_bad_data_fails_in_one_line_and_pushes_nothing(tmp_path):
                                  config.pipeline_name)
   assert record.state("MnistExampleGen") == "FAILED"
   assert record.state("Trainer") is None
+
+
+@pytest.fixture(scope="module")
+def worse_run(small_config, first_run):
+  """One epoch of the sigmoid net with plain SGD: far below the baseline."""
+  del first_run
+  return local_runner.run(dataclasses.replace(
+      small_config, trainer=hparams.TrainerConfig(
+          model="dense_100_sigmoid", epochs=1, batch_size=128)))
+
+
+@pytest.fixture(scope="module")
+def better_run(small_config, worse_run):
+  del worse_run
+  return local_runner.run(dataclasses.replace(
+      small_config, trainer=hparams.TrainerConfig(model="dense_512",
+                                                  epochs=4)))
+
+
+def test_worse_candidate_is_not_blessed_and_service_is_untouched(
+    small_config, first_run, worse_run):
+  versions = versioning.existing_versions(small_config.serving_model_dir)
+  assert worse_run["baseline_model"] == first_run["candidate_model"]
+  assert not worse_run["blessed"] and not worse_run["pushed"]
+  candidate = worse_run["evaluation"]["candidate"]["sparse_categorical_accuracy"]
+  baseline = worse_run["evaluation"]["baseline"]["sparse_categorical_accuracy"]
+  assert candidate < baseline - small_config.max_accuracy_drop
+  assert worse_run["verdict"].startswith(
+      f"not pushed: accuracy {candidate:.4f} < baseline {baseline:.4f} "
+      f"\u2212 {small_config.max_accuracy_drop}")
+  assert versions == [int(os.path.basename(first_run["pushed_to"]))]
+  report = open(worse_run["report"]).read()
+  assert worse_run["verdict"] in report
+
+
+def test_better_candidate_is_blessed_and_pushed_as_a_new_version(
+    small_config, first_run, better_run):
+  assert better_run["blessed"] and better_run["pushed"]
+  assert better_run["new_version"]
+  assert better_run["baseline_model"] == first_run["candidate_model"]
+  versions = versioning.existing_versions(small_config.serving_model_dir)
+  assert len(versions) == 2
+  assert better_run["pushed_to"] == os.path.join(
+      small_config.serving_model_dir, str(versions[-1]))
+  assert os.path.isdir(first_run["pushed_to"])  # the old version stays
+  report_dir = os.path.join(small_config.output_dir, "report")
+  for picture in ("training_curves.png", "confusion_matrix.png",
+                  "sample_predictions.png"):
+    assert os.path.getsize(os.path.join(report_dir, picture)) > 1000

@@ -124,14 +124,15 @@ def write_idx(path: str, array: np.ndarray) -> None:
 
 
 def _header(data: bytes, path: str, size: int, want_magic: int, kind: str):
+  if len(data) >= 4:
+    (magic,) = struct.unpack(">I", data[:4])
+    if magic != want_magic:
+      raise DataError(path, f"wrong IDX magic number 0x{magic:08x}, expected "
+                      f"0x{want_magic:08x} ({kind} file)")
   if len(data) < size:
     raise DataError(path, f"too short for an IDX {kind} header "
                     f"({len(data)} bytes)")
-  magic, count = struct.unpack(">II", data[:8])
-  if magic != want_magic:
-    raise DataError(path, f"wrong IDX magic number 0x{magic:08x}, expected "
-                    f"0x{want_magic:08x} ({kind} file)")
-  return magic, count
+  return struct.unpack(">II", data[:8])
 
 
 def _first_line(error: Exception) -> str:

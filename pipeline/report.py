@@ -1,0 +1,174 @@
+"""The human-readable run report: `report.md` plus pictures, beside summary.json."""
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, Dict, List, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+REPORT_FILE = "report.md"
+PICTURES_DIR = "report"
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray,
+                     num_classes: int = 10) -> np.ndarray:
+  matrix = np.zeros((num_classes, num_classes), np.int64)
+  np.add.at(matrix, (labels, predicted), 1)
+  return matrix
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: List[str],
+                          path: str, title: str) -> None:
+  fig, ax = plt.subplots(figsize=(7.5, 6.5))
+  image = ax.imshow(matrix, cmap="Blues")
+  ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+  ax.set_yticks(range(len(class_names)), class_names)
+  ax.set_xlabel("predicted")
+  ax.set_ylabel("true")
+  threshold = matrix.max() / 2
+  for (row, col), count in np.ndenumerate(matrix):
+    ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
+            color="white" if count > threshold else "black")
+  ax.set_title(title)
+  fig.colorbar(image, ax=ax)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def plot_samples(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                 class_names: List[str], path: str, count: int = 25) -> None:
+  """A 5x5 grid of test images titled 'predicted (true)'; errors in red."""
+  count = min(count, len(labels))
+  cols = 5
+  rows = max(1, int(np.ceil(count / cols)))
+  fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows))
+  for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+    ax.axis("off")
+    if i >= count:
+      continue
+    ax.imshow(images[i].reshape(28, 28), cmap="binary")
+    wrong = predicted[i] != labels[i]
+    ax.set_title(f"{class_names[predicted[i]]} ({class_names[labels[i]]})",
+                 color="red" if wrong else "black", fontsize=9)
+  fig.suptitle("test images: predicted (true); misclassified in red")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def _fmt(value: Optional[float]) -> str:
+  return "–" if value is None else f"{value:.4f}"
+
+
+def render_markdown(summary: Dict[str, Any], verdict: str,
+                    model_summary: Optional[str],
+                    pictures: Dict[str, str]) -> str:
+  """The report text; `pictures` maps a caption to a path relative to it."""
+  names = summary.get("class_names") or [str(i) for i in range(10)]
+  evaluation = summary.get("evaluation") or {}
+  candidate = evaluation.get("candidate") or {}
+  baseline = evaluation.get("baseline") or {}
+  test = summary.get("test_accuracy") or {}
+  has_baseline = bool(summary.get("baseline_model"))
+  model = summary.get("model") or {}
+  lines = [
+      f"# Run report: {summary['pipeline']}",
+      "",
+      f"Run `{summary.get('run_id')}` on **{summary['dataset']}**, model "
+      f"**{model.get('model')}** ({model.get('optimizer')}, learning rate "
+      f"{model.get('learning_rate')}, {model.get('epochs')} epochs, batch "
+      f"{model.get('batch_size')}).",
+      "",
+      f"**Verdict:** {verdict}",
+      "",
+      "## Metrics",
+      "",
+      "| metric | candidate | baseline |",
+      "| --- | --- | --- |",
+      f"| accuracy (eval) | {_fmt(candidate.get('sparse_categorical_accuracy'))}"
+      f" | {_fmt(baseline.get('sparse_categorical_accuracy'))} |",
+      f"| loss (eval) | {_fmt(candidate.get('sparse_categorical_crossentropy'))}"
+      f" | {_fmt(baseline.get('sparse_categorical_crossentropy'))} |",
+      f"| accuracy (official test) | {_fmt(test.get('candidate'))} | "
+      f"{_fmt(test.get('baseline'))} |",
+      "",
+      f"Thresholds: accuracy ≥ {summary.get('min_accuracy')}"
+      + (f", and ≥ baseline − {summary.get('max_accuracy_drop')}."
+         if has_baseline else
+         ". No baseline: this pipeline had no blessed model yet, so the "
+         "value threshold alone decided."),
+      "",
+      "## Data",
+      "",
+      f"Source: `{summary.get('source')}`",
+      "",
+      "| split | examples | " + " | ".join(names) + " |",
+      "| --- | --- | " + " | ".join("---" for _ in names) + " |",
+  ]
+  histograms = summary.get("class_histograms") or {}
+  for split, count in (summary.get("split_counts") or {}).items():
+    lines.append(f"| {split} | {count} | " + " | ".join(
+        str(c) for c in histograms.get(split, [])) + " |")
+  per_class = evaluation.get("per_class_accuracy") or {}
+  if per_class:
+    lines += ["", "## Per-class accuracy (eval)", "",
+              "| class | accuracy |", "| --- | --- |"]
+    for label in sorted(per_class, key=int):
+      lines.append(f"| {label} {names[int(label)]} | "
+                   f"{_fmt(per_class[label])} |")
+  if pictures:
+    lines += ["", "## Pictures", ""]
+    for caption, path in pictures.items():
+      lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
+  if model_summary:
+    lines += ["## Model", "", "```", model_summary.strip(), "```", ""]
+  lines += ["## Components", "", "| component | state | seconds |",
+            "| --- | --- | --- |"]
+  for node, info in (summary.get("components") or {}).items():
+    lines.append(f"| {node} | {info.get('state')} | {info.get('seconds')} |")
+  lines += ["", f"Pushed model: `{summary.get('pushed_to') or '–'}`",
+            f"Training run directory: `{summary.get('run_dir')}`", ""]
+  return "\n".join(lines)
+
+
+def write_report(summary: Dict[str, Any], verdict: str, output_dir: str,
+                 test_predictions=None) -> str:
+  """Writes `output_dir/report.md` and its pictures; returns the report path."""
+  pictures_dir = os.path.join(output_dir, PICTURES_DIR)
+  shutil.rmtree(pictures_dir, ignore_errors=True)
+  os.makedirs(pictures_dir)
+  names = summary.get("class_names") or [str(i) for i in range(10)]
+  pictures: Dict[str, str] = {}
+  model_summary = None
+  run_dir = summary.get("run_dir")
+  if run_dir:
+    curves = os.path.join(run_dir, "training_curves.png")
+    if os.path.exists(curves):
+      shutil.copy(curves, os.path.join(pictures_dir, "training_curves.png"))
+      pictures["Training curves"] = f"{PICTURES_DIR}/training_curves.png"
+    summary_path = os.path.join(run_dir, "model_summary.txt")
+    if os.path.exists(summary_path):
+      with open(summary_path) as f:
+        model_summary = f.read()
+  if test_predictions is not None:
+    probs, labels, images = test_predictions
+    predicted = np.argmax(probs, axis=1)
+    plot_confusion_matrix(confusion_matrix(labels, predicted), names,
+                          os.path.join(pictures_dir, "confusion_matrix.png"),
+                          "confusion matrix, official test split")
+    pictures["Confusion matrix (official test split)"] = (
+        f"{PICTURES_DIR}/confusion_matrix.png")
+    plot_samples(images, labels, predicted, names,
+                 os.path.join(pictures_dir, "sample_predictions.png"))
+    pictures["Sample test predictions"] = (
+        f"{PICTURES_DIR}/sample_predictions.png")
+  path = os.path.join(output_dir, REPORT_FILE)
+  with open(path, "w") as f:
+    f.write(render_markdown(summary, verdict, model_summary, pictures))
+  return path
