@@ -91,11 +91,10 @@ def evaluation_metrics(evaluation_uri: str) -> Dict[str, Dict[str, Any]]:
       name = kv.key.name
       if not kv.value.HasField("double_value"):
         continue
-      value = kv.value.double_value.value
-      role = "baseline" if kv.key.is_diff is False and \
-          kv.key.model_name == "baseline" else "candidate"
       if kv.key.is_diff:
         continue
+      value = kv.value.double_value.value
+      role = "baseline" if kv.key.model_name == "baseline" else "candidate"
       if not slice_key:
         result[role][name] = value
       elif name == "sparse_categorical_accuracy" and role == "candidate":
@@ -153,11 +152,12 @@ def build_summary(config, component_seconds: Dict[str, float]
   record = RunRecord(sqlite_store(config.metadata_path), config.pipeline_name)
   examples = (record.artifacts("MnistExampleGen", "examples") or [None])[0]
   model = (record.artifacts("Trainer", "model") or [None])[0]
-  baseline = (record.artifacts("Evaluator", "baseline_model", output=False)
-              or [None])[0]
   evaluation = (record.artifacts("Evaluator", "evaluation") or [None])[0]
   blessing = (record.artifacts("Evaluator", "blessing") or [None])[0]
   pushed = (record.artifacts("Pusher", "pushed_model") or [None])[0]
+  # The Evaluator records its baseline on the blessing (an input event would
+  # be merged with the candidate's when both are the same model).
+  baseline_uri = custom(blessing, "baseline_model") if blessing else None
 
   summary: Dict[str, Any] = {
       "pipeline": config.pipeline_name,
@@ -174,7 +174,7 @@ def build_summary(config, component_seconds: Dict[str, float]
       "components": {node: {"state": record.state(node),
                             "seconds": component_seconds.get(node)}
                      for node in record.executions},
-      "baseline_model": baseline.uri if baseline else None,
+      "baseline_model": baseline_uri,
       "candidate_model": model.uri if model else None,
       "blessed": bool(custom(blessing, "blessed")) if blessing else False,
       "pushed": bool(custom(pushed, "pushed")) if pushed else False,
@@ -193,9 +193,9 @@ def build_summary(config, component_seconds: Dict[str, float]
     test_predictions = predict_split(path_utils.serving_model_path(model.uri),
                                      examples.uri, "test")
     summary["test_accuracy"] = {"candidate": accuracy(test_predictions)}
-    if baseline:
+    if baseline_uri:
       summary["test_accuracy"]["baseline"] = accuracy(predict_split(
-          path_utils.serving_model_path(baseline.uri), examples.uri, "test"))
+          path_utils.serving_model_path(baseline_uri), examples.uri, "test"))
   summary["run_dir"] = _run_dir(record)
   return summary, test_predictions
 

@@ -108,9 +108,11 @@ def load_tfds(dataset: str, tfds_data_dir: str) -> RawDataset:
   builder = tfds.builder(dataset, data_dir=tfds_data_dir)
   arrays = {}
   for split in ("train", "test"):
-    data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-    arrays[split] = (np.asarray(data["image"], np.uint8).reshape(-1, 28, 28),
-                     np.asarray(data["label"], np.uint8))
+    batches = list(tfds.as_numpy(builder.as_dataset(split=split).batch(8192)))
+    arrays[split] = (
+        np.concatenate([b["image"] for b in batches]).astype(np.uint8).reshape(
+            -1, 28, 28),
+        np.concatenate([b["label"] for b in batches]).astype(np.uint8))
   return RawDataset(*arrays["train"], *arrays["test"],
                     source=f"tfds:{tfds_data_dir}", checksums={})
 
