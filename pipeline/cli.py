@@ -24,7 +24,7 @@ def list_models() -> str:
   lines.append("OPTIMIZER= " + ", ".join(models.OPTIMIZERS) +
                "  (momentum/nesterov: SGD with momentum 0.9)")
   lines.append("also: LEARNING_RATE=, EPOCHS=, BATCH_SIZE=, "
-               "EARLY_STOPPING_PATIENCE=, MIXED_PRECISION=1")
+               "EARLY_STOPPING_PATIENCE=, REDUCE_LR_PATIENCE=, MIXED_PRECISION=1")
   return "\n".join(lines)
 
 

@@ -36,7 +36,7 @@ class PipelineConfig:
   trainer: hparams.TrainerConfig = hparams.TrainerConfig()
   min_accuracy: Optional[float] = None  # None: DEFAULT_MIN_ACCURACY[dataset]
   max_accuracy_drop: float = 0.002
-  stats_sample_rate: float = 0.1
+  stats_sample_rate: float = 1.0
   enable_cache: bool = True
 
   def __post_init__(self):
@@ -101,6 +101,7 @@ class PipelineConfig:
         learning_rate=get("LEARNING_RATE", float), epochs=get("EPOCHS", int),
         batch_size=get("BATCH_SIZE", int),
         early_stopping_patience=get("EARLY_STOPPING_PATIENCE", int),
+        reduce_lr_patience=get("REDUCE_LR_PATIENCE", int),
         mixed_precision=get("MIXED_PRECISION", boolean), seed=get("SEED", int)))
     return cls(**_drop_none(
         dataset=get("DATASET"), data_dir=get("DATA_DIR"),

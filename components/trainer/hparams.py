@@ -16,6 +16,7 @@ class TrainerConfig:
   epochs: Optional[int] = None
   batch_size: Optional[int] = None
   early_stopping_patience: int = 3  # epochs without val_loss gain; 0 = off
+  reduce_lr_patience: int = 2  # halve the learning rate after as many; 0 = off
   mixed_precision: bool = False
   seed: int = 42
 

@@ -55,7 +55,7 @@ PRESETS: Dict[str, ModelPreset] = {
         conv_layers=((32, 3, 1, "same"), (32, 3, 1, "same"),
                      (64, 3, 1, "same"), (64, 3, 1, "same")),
         hidden_units=(256,), dropout=0.5, optimizer="adam",
-        learning_rate=1e-3, batch_size=128, epochs=12),
+        learning_rate=1e-3, batch_size=128, epochs=15),
 }
 FAMILY_DEFAULTS = {"dense": "dense_512", "cnn": "cnn"}
 

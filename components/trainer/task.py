@@ -87,6 +87,10 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
   ]
   if backup_dir:
     callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
+  if config.reduce_lr_patience:
+    callbacks.append(keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience,
+        min_lr=1e-5))
   if config.early_stopping_patience:
     callbacks.append(keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.early_stopping_patience,
