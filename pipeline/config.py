@@ -26,7 +26,8 @@ class PipelineConfig:
   dataset: str = "mnist"
   data_dir: Optional[str] = None
   tfds_data_dir: Optional[str] = None
-  download_cache_dir: Optional[str] = None
+  download_cache_dir: Optional[str] = os.path.join(
+      os.path.expanduser("~"), ".cache", "mnist-tfx")
   output_dir: str = os.path.join(REPO_ROOT, "outputs")
   lineage: str = ""  # a new value starts a fresh pipeline (no baseline)
   runner: str = "beam"

@@ -41,21 +41,32 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: List[str],
   plt.close(fig)
 
 
+def sample_indices(labels: np.ndarray, predicted: np.ndarray,
+                   count: int = 25, max_wrong: int = 10) -> List[int]:
+  """The first test images, with up to `max_wrong` misclassified ones last."""
+  wrong = [int(i) for i in np.flatnonzero(predicted != labels)[:max_wrong]]
+  first = [i for i in range(len(labels)) if i not in wrong]
+  chosen = first[:max(0, count - len(wrong))] + wrong
+  return chosen[:count]
+
+
 def plot_samples(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
                  class_names: List[str], path: str, count: int = 25) -> None:
   """A 5x5 grid of test images titled 'predicted (true)'; errors in red."""
-  count = min(count, len(labels))
+  chosen = sample_indices(labels, predicted, count)
   cols = 5
-  rows = max(1, int(np.ceil(count / cols)))
+  rows = max(1, int(np.ceil(len(chosen) / cols)))
   fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows))
-  for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+  for slot, ax in enumerate(np.atleast_1d(axes).ravel()):
     ax.axis("off")
-    if i >= count:
+    if slot >= len(chosen):
       continue
+    i = chosen[slot]
     ax.imshow(images[i].reshape(28, 28), cmap="binary")
     wrong = predicted[i] != labels[i]
     ax.set_title(f"{class_names[predicted[i]]} ({class_names[labels[i]]})",
-                 color="red" if wrong else "black", fontsize=9)
+                 color="red" if wrong else "black", fontsize=9,
+                 fontweight="bold" if wrong else "normal")
   fig.suptitle("test images: predicted (true); misclassified in red")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
@@ -120,8 +131,9 @@ def render_markdown(summary: Dict[str, Any], verdict: str,
     lines += ["", "## Per-class accuracy (eval)", "",
               "| class | accuracy |", "| --- | --- |"]
     for label in sorted(per_class, key=int):
-      lines.append(f"| {label} {names[int(label)]} | "
-                   f"{_fmt(per_class[label])} |")
+      name = names[int(label)]
+      title = str(label) if name == str(label) else f"{label} {name}"
+      lines.append(f"| {title} | {_fmt(per_class[label])} |")
   if pictures:
     lines += ["", "## Pictures", ""]
     for caption, path in pictures.items():

@@ -33,15 +33,15 @@ class RunRecord:
     pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
     if pipeline_ctx is None:
       raise LookupError(f"no runs of pipeline {pipeline_name} in metadata")
-    executions = store.get_executions_by_context(pipeline_ctx.id)
+    node_type = store.get_context_type("node").id
+    run_type = store.get_context_type("pipeline_run").id
     runs = collections.defaultdict(list)
     self.node_of = {}
-    for execution in executions:
+    for execution in store.get_executions_by_context(pipeline_ctx.id):
       for ctx in store.get_contexts_by_execution(execution.id):
-        if ctx.name.startswith(pipeline_name + ".") and ctx.type_id == \
-            store.get_context_type("node").id:
+        if ctx.type_id == node_type:
           self.node_of[execution.id] = ctx.name[len(pipeline_name) + 1:]
-        elif ctx.type_id == store.get_context_type("pipeline_run").id:
+        elif ctx.type_id == run_type:
           runs[ctx.name].append(execution)
     latest = max(runs, key=lambda r: max(e.create_time_since_epoch
                                          for e in runs[r]))

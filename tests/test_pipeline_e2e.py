@@ -150,3 +150,14 @@ def test_better_candidate_is_blessed_and_pushed_as_a_new_version(
   for picture in ("training_curves.png", "confusion_matrix.png",
                   "sample_predictions.png"):
     assert os.path.getsize(os.path.join(report_dir, picture)) > 1000
+
+
+def test_local_dag_runner_runs_the_same_pipeline(mnist_dir, tmp_path):
+  config = config_lib.PipelineConfig(
+      dataset="mnist", data_dir=mnist_dir, output_dir=str(tmp_path),
+      runner="local", max_examples=1200, min_accuracy=0.3,
+      trainer=hparams.TrainerConfig(model="dense_100_relu_dropout", epochs=1))
+  summary = local_runner.run(config)
+  assert {c["state"] for c in summary["components"].values()} == {"COMPLETE"}
+  assert summary["pushed"]
+  assert set(summary["components"]) == set(NODES)

@@ -63,6 +63,16 @@ def test_report_says_when_there_was_no_baseline(tmp_path):
   assert "No baseline" in text
 
 
+def test_sample_grid_shows_misclassified_images_last():
+  labels = np.zeros(40, np.int64)
+  predicted = labels.copy()
+  predicted[[3, 30, 35]] = 1
+  chosen = report.sample_indices(labels, predicted, count=25)
+  assert len(chosen) == 25
+  assert chosen[-3:] == [3, 30, 35]
+  assert chosen[:22] == [i for i in range(23) if i != 3]
+
+
 def test_confusion_matrix_counts():
   matrix = report.confusion_matrix(np.array([0, 0, 1]), np.array([0, 1, 1]), 2)
   assert matrix.tolist() == [[1, 1], [0, 1]]

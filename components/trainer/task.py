@@ -38,10 +38,10 @@ def distribution_strategy() -> tf.distribute.Strategy:
       pass
   if gpus:
     strategy = tf.distribute.MirroredStrategy()
-    logging.info("training on %d GPU(s): %s", strategy.num_replicas_in_sync,
-                 [g.name for g in gpus])
+    print(f"training on {strategy.num_replicas_in_sync} GPU(s) with "
+          f"MirroredStrategy: {[g.name for g in gpus]}", flush=True)
     return strategy
-  logging.info("no GPU visible: training on CPU")
+  print("no GPU visible: training on CPU", flush=True)
   return tf.distribute.get_strategy()
 
 

@@ -1,0 +1,61 @@
+"""The TFX wiring: component parameters (cache keys) and the DAG's shape."""
+from components.ingestion import component as ingestion_component
+from components.pusher.component import AtomicPusher
+from pipeline import config as config_lib
+from pipeline import pipeline as pipeline_lib
+
+
+def test_ingestion_parameters_are_part_of_the_cache_key():
+  gen = ingestion_component.MnistExampleGen(
+      dataset="fashion_mnist", seed=7, train_fraction=0.8, max_examples=100,
+      data_dir="/data")
+  props = gen.exec_properties
+  assert props["dataset"] == "fashion_mnist"
+  assert (props["seed"], props["train_fraction"], props["max_examples"]) == (
+      7, 0.8, 100)
+  assert props["component_version"] == ingestion_component.COMPONENT_VERSION
+  assert gen.outputs["examples"].type_name == "Examples"
+
+
+def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
+    tmp_path):
+  config = config_lib.PipelineConfig(output_dir=str(tmp_path))
+  dag = pipeline_lib.create_pipeline_from_config(config)
+  nodes = {node.id: node for node in dag.components}
+  assert set(nodes) == {
+      "MnistExampleGen", "StatisticsGen", "ImportSchemaGen",
+      "ExampleValidator", "ValidationGate", "Trainer",
+      "latest_blessed_model_resolver", "Evaluator", "Pusher"}
+  assert "ValidationGate" in {n.id for n in nodes["Trainer"].upstream_nodes}
+  assert nodes["Trainer"].exec_properties["run_fn"] == \
+      "components.trainer.task.run_fn"
+  evaluator_inputs = nodes["Evaluator"].inputs
+  assert evaluator_inputs["baseline_model"].producer_component_id == \
+      "latest_blessed_model_resolver"
+  assert isinstance(nodes["Pusher"], AtomicPusher)
+  assert dag.pipeline_info.pipeline_name == "mnist-tfx-mnist"
+  assert config_lib.PipelineConfig(
+      dataset="fashion_mnist", lineage="v2").pipeline_name == \
+      "mnist-tfx-fashion-mnist-v2"
+
+
+def test_config_from_environment():
+  config = config_lib.PipelineConfig.from_env({
+      "DATASET": "fashion_mnist", "MODEL": "cnn", "EPOCHS": "3",
+      "LEARNING_RATE": "0.01", "OPTIMIZER": "nesterov", "RUNNER": "local",
+      "MAX_EXAMPLES": "", "ENABLE_CACHE": "false"})
+  assert config.dataset == "fashion_mnist" and config.runner == "local"
+  assert config.trainer.model == "cnn" and config.trainer.epochs == 3
+  assert config.trainer.optimizer == "nesterov"
+  assert config.max_examples is None and not config.enable_cache
+  assert config.accuracy_threshold == 0.80
+
+
+def test_config_errors_are_one_line():
+  import pytest  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="EPOCHS='five' is not a valid int"):
+    config_lib.PipelineConfig.from_env({"EPOCHS": "five"})
+  with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+    config_lib.PipelineConfig.from_env({"DATASET": "cifar"})
+  with pytest.raises(ValueError, match="unknown runner"):
+    config_lib.PipelineConfig.from_env({"RUNNER": "airflow"})
