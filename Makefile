@@ -53,7 +53,7 @@ kubeflow: install  ## compile the Kubeflow Pipelines spec (IMAGE=, PIPELINE_ROOT
 bench: install  ## benchmarks: ingestion, validation cost, trainer throughput
 	$(PY) -m tests.bench
 
-lock:  ## re-resolve requirements.in into requirements.lock (needs uv, PyPI)
+lock: install  ## re-resolve requirements.in into requirements.lock (needs uv, PyPI)
 	$(UV) pip compile requirements.in --python-version 3.10 \
 	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
 
