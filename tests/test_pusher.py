@@ -70,3 +70,27 @@ def test_push_refuses_a_directory_without_saved_model(tmp_path):
   with pytest.raises(FileNotFoundError, match="not a SavedModel"):
     versioning.push(str(tmp_path / "empty"), str(tmp_path / "serving"))
   assert not os.path.exists(tmp_path / "serving" / "1")
+
+
+def test_push_to_an_object_store_copies_saved_model_pb_last(tmp_path,
+                                                            monkeypatch):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model = _fake_saved_model(tmp_path / "model", "remote")
+  with open(os.path.join(model, "variables", "variables.index"), "w") as f:
+    f.write("index")
+  copied = []
+  real_copy = tf.io.gfile.copy
+
+  def recording_copy(src, dst, overwrite=False):
+    copied.append(os.path.basename(dst))
+    real_copy(src, dst, overwrite)
+
+  monkeypatch.setattr(tf.io.gfile, "copy", recording_copy)
+  serving = "ram://serving/mnist"  # TensorFlow's in-memory filesystem
+  path, created = versioning.push(model, serving, now=7)
+  assert (path, created) == ("ram://serving/mnist/7", True)
+  assert copied[-1] == "saved_model.pb" and len(copied) == 2
+  assert versioning.existing_versions(serving) == [7]
+  with tf.io.gfile.GFile(path + "/saved_model.pb") as f:
+    assert f.read() == "remote"
+  assert versioning.push(model, serving, now=8) == (path, False)

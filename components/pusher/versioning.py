@@ -1,10 +1,13 @@
 """Atomic, never-overwriting pushes into `<serving_model_dir>/<version>/`.
 
-A version is copied into a hidden staging directory first and renamed into
-place only when complete, so TF Serving (which only loads integer-named
-directories) never sees a half-written model. Existing versions are never
-touched, and a model identical to the version in service is not pushed
-again (a rerun whose Trainer was cached re-blesses the same model).
+On a local filesystem a version is copied into a hidden staging directory
+first and renamed into place only when complete, so TF Serving (which only
+loads integer-named directories) never sees a half-written model. On object
+stores (gs://, s3://), which cannot rename directories, files are copied
+with `saved_model.pb` last: servers treat a version as present only once
+that file exists. Existing versions are never touched, and a model identical
+to the version in service is not pushed again (a rerun whose Trainer was
+cached re-blesses the same model).
 """
 from __future__ import annotations
 
@@ -14,14 +17,22 @@ import shutil
 import time
 from typing import List, Optional, Tuple
 
+import tensorflow as tf
+
 STAGING_PREFIX = ".staging-"
+SAVED_MODEL_FILE = "saved_model.pb"
+
+
+def is_local(path: str) -> bool:
+  return "://" not in path
 
 
 def existing_versions(serving_model_dir: str) -> List[int]:
   """Integer versions already in `serving_model_dir`, ascending."""
-  if not os.path.isdir(serving_model_dir):
+  if not tf.io.gfile.isdir(serving_model_dir):
     return []
-  return sorted(int(n) for n in os.listdir(serving_model_dir) if n.isdigit())
+  names = (n.rstrip("/") for n in tf.io.gfile.listdir(serving_model_dir))
+  return sorted(int(n) for n in names if n.isdigit())
 
 
 def latest_version_dir(serving_model_dir: str) -> Optional[str]:
@@ -36,17 +47,31 @@ def next_version(serving_model_dir: str, now: Optional[float] = None) -> int:
   return max([candidate] + [v + 1 for v in versions])
 
 
+def _files(directory: str) -> List[str]:
+  """Paths of every file below `directory`, relative to it, sorted."""
+  found = []
+  for root, _, files in tf.io.gfile.walk(directory):
+    for name in files:
+      found.append(os.path.relpath(os.path.join(root, name), directory))
+  return sorted(found)
+
+
 def tree_digest(directory: str) -> str:
   """sha256 over the relative paths and bytes of every file in `directory`."""
   digest = hashlib.sha256()
-  for root, dirs, files in os.walk(directory):
-    dirs.sort()
-    for name in sorted(files):
-      path = os.path.join(root, name)
-      digest.update(os.path.relpath(path, directory).encode() + b"\0")
-      with open(path, "rb") as f:
-        digest.update(hashlib.sha256(f.read()).digest())
+  for relative in _files(directory):
+    digest.update(relative.encode() + b"\0")
+    with tf.io.gfile.GFile(os.path.join(directory, relative), "rb") as f:
+      digest.update(hashlib.sha256(f.read()).digest())
   return digest.hexdigest()
+
+
+def _copy_saved_model_last(model_dir: str, target: str) -> None:
+  files = _files(model_dir)
+  for relative in sorted(files, key=lambda p: p == SAVED_MODEL_FILE):
+    destination = os.path.join(target, relative)
+    tf.io.gfile.makedirs(os.path.dirname(destination))
+    tf.io.gfile.copy(os.path.join(model_dir, relative), destination)
 
 
 def push(model_dir: str, serving_model_dir: str,
@@ -56,14 +81,17 @@ def push(model_dir: str, serving_model_dir: str,
   Returns (version path, True), or (path of the latest version, False) when
   that version already holds exactly this model.
   """
-  if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+  if not tf.io.gfile.exists(os.path.join(model_dir, SAVED_MODEL_FILE)):
     raise FileNotFoundError(f"{model_dir}: no saved_model.pb, not a SavedModel")
   latest = latest_version_dir(serving_model_dir)
   if latest and tree_digest(latest) == tree_digest(model_dir):
     return latest, False
-  os.makedirs(serving_model_dir, exist_ok=True)
+  tf.io.gfile.makedirs(serving_model_dir)
   version = next_version(serving_model_dir, now)
   final = os.path.join(serving_model_dir, str(version))
+  if not is_local(serving_model_dir):
+    _copy_saved_model_last(model_dir, final)
+    return final, True
   staging = os.path.join(serving_model_dir,
                          f"{STAGING_PREFIX}{version}-{os.getpid()}")
   shutil.rmtree(staging, ignore_errors=True)
