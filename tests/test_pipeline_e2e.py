@@ -161,3 +161,33 @@ def test_local_dag_runner_runs_the_same_pipeline(mnist_dir, tmp_path):
   assert {c["state"] for c in summary["components"].values()} == {"COMPLETE"}
   assert summary["pushed"]
   assert set(summary["components"]) == set(NODES)
+
+
+def test_an_anomaly_stops_the_dag_before_training(mnist_dir, tmp_path):
+  """Data that breaks the schema (here: a schema allowing labels 0-4 only)
+  fails ValidationGate with the anomalies listed; Trainer never runs."""
+  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.beam import beam_dag_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.PipelineConfig(dataset="mnist", data_dir=mnist_dir,
+                                     output_dir=str(tmp_path),
+                                     max_examples=600)
+  strict = tmp_path / "schema.pbtxt"
+  strict.write_text(open(config.schema_path).read().replace(
+      "int_domain { min: 0 max: 9 }", "int_domain { min: 0 max: 4 }"))
+  dag = pipeline_lib.create_pipeline_from_config(
+      config, schema_path=str(strict),
+      metadata_connection_config=metadata.sqlite_metadata_connection_config(
+          config.metadata_path))
+  with pytest.raises(Exception) as error:
+    beam_dag_runner.BeamDagRunner().run(dag)
+  cause = local_runner.root_cause(error.value)
+  message = local_runner.one_line(cause)
+  assert message.startswith("DataAnomaliesError: 3 data anomalies, training "
+                            "stopped: eval/label:"), message
+  assert "test/label" in message and "train/label" in message
+  record = summary_lib.RunRecord(summary_lib.sqlite_store(config.metadata_path),
+                                 config.pipeline_name)
+  assert record.state("ValidationGate") == "FAILED"
+  assert record.state("Trainer") is None
+  assert not os.path.exists(config.serving_model_dir)
