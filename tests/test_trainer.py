@@ -31,11 +31,19 @@ def _files(examples_dir, split):
 
 
 @pytest.mark.parametrize("name", sorted(models.PRESETS))
-def test_every_preset_builds_with_784_inputs_and_10_probabilities(name):
-  model = models.build_model(models.get_preset(name))
-  probs = model(np.random.rand(3, 784).astype(np.float32)).numpy()
-  assert probs.shape == (3, 10)
+def test_every_preset_builds_trains_exports_and_reloads(name, tmp_path):
+  preset = models.get_preset(name)
+  model = models.compile_model(models.build_model(preset), preset.optimizer)
+  x = np.random.rand(16, 784).astype(np.float32)
+  model.train_on_batch(x, np.arange(16) % 10)
+  probs = model.predict(x, verbose=0)
+  assert probs.shape == (16, 10)
   np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+  export.export_saved_model(model, str(tmp_path / "model"))
+  reloaded = tf.saved_model.load(str(tmp_path / "model"))
+  served = reloaded.signatures[export.IMAGES_SIGNATURE](
+      images=tf.constant(x))[export.OUTPUT_KEY].numpy()
+  np.testing.assert_allclose(served, probs, atol=1e-5)
 
 
 def test_course_architectures():
@@ -132,6 +140,20 @@ def test_both_signatures_give_the_same_probabilities(trained, examples_dir):
   assert by_example.shape == (len(labels), 10)
   np.testing.assert_allclose(by_example, by_pixels, atol=1e-6)
   np.testing.assert_allclose(flat, by_pixels, atol=1e-6)
+
+
+def test_early_stopping_and_learning_rate_reduction(examples_dir, tmp_path):
+  """A diverged run (SGD at learning rate 1e6) halves its learning rate after
+  one bad epoch and stops after two, instead of running all 10 epochs."""
+  config = hparams.TrainerConfig(model="dense_20x2", optimizer="sgd",
+                                 learning_rate=1e6, epochs=10, batch_size=32,
+                                 early_stopping_patience=2,
+                                 reduce_lr_patience=1)
+  history = task.train(config, _files(examples_dir, "train"),
+                       _files(examples_dir, "eval"), str(tmp_path / "s"),
+                       str(tmp_path / "r"))
+  assert len(history["loss"]) < 10
+  assert history["lr"][-1] < history["lr"][0]
 
 
 def test_restarted_training_resumes_from_its_backup(examples_dir, tmp_path):
