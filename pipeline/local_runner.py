@@ -15,7 +15,6 @@ from typing import Any, Dict, Optional
 from pipeline import config as config_lib
 
 SUMMARY_FILE = "summary.json"
-ACCURACY = "sparse_categorical_accuracy"
 
 
 def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
@@ -44,42 +43,12 @@ def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
   summary, test_predictions = summary_lib.build_summary(config,
                                                          tracker.seconds)
   summary["total_seconds"] = round(time.time() - start, 1)
-  summary["verdict"] = verdict(summary)
+  summary["verdict"] = summary_lib.verdict(summary)
   summary["report"] = report.write_report(
       summary, summary["verdict"], config.output_dir, test_predictions)
   summary_lib.write_summary(summary, os.path.join(config.output_dir,
                                                   SUMMARY_FILE))
   return summary
-
-
-def verdict(summary: Dict[str, Any]) -> str:
-  """One sentence: where the model went, or why it was not pushed."""
-  test = (summary.get("test_accuracy") or {}).get("candidate")
-  test_text = f" (test accuracy {test:.4f})" if test is not None else ""
-  if summary.get("pushed") and not summary.get("new_version"):
-    return (f"blessed; already in service as {summary['pushed_to']}"
-            f"{test_text}")
-  if summary.get("pushed"):
-    return f"pushed to {summary['pushed_to']}{test_text}"
-  return f"not pushed: {rejection_reason(summary)}{test_text}"
-
-
-def rejection_reason(summary: Dict[str, Any]) -> str:
-  """Why the Evaluator did not bless the candidate, in one sentence."""
-  metrics = summary.get("evaluation") or {}
-  candidate = (metrics.get("candidate") or {}).get(ACCURACY)
-  baseline = (metrics.get("baseline") or {}).get(ACCURACY)
-  if candidate is None:
-    return "the candidate was not evaluated"
-  reasons = []
-  if candidate < summary["min_accuracy"]:
-    reasons.append(f"accuracy {candidate:.4f} < minimum "
-                   f"{summary['min_accuracy']}")
-  if baseline is not None and candidate < baseline - summary[
-      "max_accuracy_drop"]:
-    reasons.append(f"accuracy {candidate:.4f} < baseline {baseline:.4f} "
-                   f"\u2212 {summary['max_accuracy_drop']}")
-  return "; ".join(reasons) or "model not blessed"
 
 
 def root_cause(error: BaseException) -> BaseException:

@@ -12,10 +12,12 @@ import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.evaluator import eval_config
 from components.ingestion import datasets
 from components.ingestion import examples_io
 
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+ACCURACY = eval_config.ACCURACY_METRIC
 
 
 def sqlite_store(path: str) -> metadata_store.MetadataStore:
@@ -97,7 +99,7 @@ def evaluation_metrics(evaluation_uri: str) -> Dict[str, Dict[str, Any]]:
       role = "baseline" if kv.key.model_name == "baseline" else "candidate"
       if not slice_key:
         result[role][name] = value
-      elif name == "sparse_categorical_accuracy" and role == "candidate":
+      elif name == ACCURACY and role == "candidate":
         label = int(list(slice_key.values())[0])
         result["per_class_accuracy"][label] = value
   return result
@@ -203,6 +205,36 @@ def build_summary(config, component_seconds: Dict[str, float]
 def _run_dir(record: RunRecord) -> Optional[str]:
   run = (record.artifacts("Trainer", "model_run") or [None])[0]
   return run.uri if run else None
+
+
+def verdict(summary: Dict[str, Any]) -> str:
+  """One sentence: where the model went, or why it was not pushed."""
+  test = (summary.get("test_accuracy") or {}).get("candidate")
+  test_text = f" (test accuracy {test:.4f})" if test is not None else ""
+  if summary.get("pushed") and not summary.get("new_version"):
+    return (f"blessed; already in service as {summary['pushed_to']}"
+            f"{test_text}")
+  if summary.get("pushed"):
+    return f"pushed to {summary['pushed_to']}{test_text}"
+  return f"not pushed: {rejection_reason(summary)}{test_text}"
+
+
+def rejection_reason(summary: Dict[str, Any]) -> str:
+  """Why the Evaluator did not bless the candidate, in one sentence."""
+  metrics = summary.get("evaluation") or {}
+  candidate = (metrics.get("candidate") or {}).get(ACCURACY)
+  baseline = (metrics.get("baseline") or {}).get(ACCURACY)
+  if candidate is None:
+    return "the candidate was not evaluated"
+  reasons = []
+  if candidate < summary["min_accuracy"]:
+    reasons.append(f"accuracy {candidate:.4f} < minimum "
+                   f"{summary['min_accuracy']}")
+  if baseline is not None and candidate < baseline - summary[
+      "max_accuracy_drop"]:
+    reasons.append(f"accuracy {candidate:.4f} < baseline {baseline:.4f} "
+                   f"\u2212 {summary['max_accuracy_drop']}")
+  return "; ".join(reasons) or "model not blessed"
 
 
 def write_summary(summary: Dict[str, Any], path: str) -> None:

@@ -154,3 +154,21 @@ def test_predict_refuses_bad_idx_and_missing_model(saved_model, tmp_path,
 def test_predict_without_any_pushed_model_says_what_to_do(tmp_path):
   with pytest.raises(idx.DataError, match="run `make run-local` first"):
     predict.latest_pushed_model(str(tmp_path / "serving" / "mnist"))
+
+
+def test_verdict_sentences():
+  from pipeline import summary as summary_lib  # pylint: disable=g-import-not-at-top
+  rejected = _summary(pushed=False)
+  assert summary_lib.verdict(rejected) == (
+      "not pushed: accuracy 0.9712 < baseline 0.9893 \u2212 0.001 "
+      "(test accuracy 0.9700)")
+  too_low = _summary(pushed=False, baseline_model=None, min_accuracy=0.98)
+  too_low["evaluation"]["baseline"] = {}
+  assert summary_lib.verdict(too_low).startswith(
+      "not pushed: accuracy 0.9712 < minimum 0.98")
+  pushed = _summary(pushed=True, new_version=True, pushed_to="/s/mnist/7")
+  assert summary_lib.verdict(pushed) == \
+      "pushed to /s/mnist/7 (test accuracy 0.9700)"
+  same = _summary(pushed=True, new_version=False, pushed_to="/s/mnist/7")
+  assert summary_lib.verdict(same).startswith(
+      "blessed; already in service as /s/mnist/7")
