@@ -29,6 +29,7 @@ class PipelineConfig:
   download_cache_dir: Optional[str] = os.path.join(
       os.path.expanduser("~"), ".cache", "mnist-tfx")
   output_dir: str = os.path.join(REPO_ROOT, "outputs")
+  serving_dir: Optional[str] = None  # None: <output_dir>/serving
   lineage: str = ""  # a new value starts a fresh pipeline (no baseline)
   runner: str = "beam"
   seed: int = 42
@@ -68,7 +69,8 @@ class PipelineConfig:
   @property
   def serving_model_dir(self) -> str:
     """TF Serving's model base path: versions are its integer subdirectories."""
-    return os.path.join(self.output_dir, "serving", self.model_name)
+    root = self.serving_dir or os.path.join(self.output_dir, "serving")
+    return os.path.join(root, self.model_name)
 
   @property
   def schema_path(self) -> str:
@@ -108,7 +110,8 @@ class PipelineConfig:
         dataset=get("DATASET"), data_dir=get("DATA_DIR"),
         tfds_data_dir=get("TFDS_DATA_DIR"),
         download_cache_dir=get("DOWNLOAD_CACHE_DIR"),
-        output_dir=get("OUTPUT_DIR", os.path.abspath), lineage=get("LINEAGE"),
+        output_dir=get("OUTPUT_DIR", _local_or_uri),
+        serving_dir=get("SERVING_DIR", _local_or_uri), lineage=get("LINEAGE"),
         runner=get("RUNNER"), seed=get("SEED", int),
         train_fraction=get("TRAIN_FRACTION", float),
         max_examples=get("MAX_EXAMPLES", int),
@@ -116,6 +119,41 @@ class PipelineConfig:
         max_accuracy_drop=get("MAX_ACCURACY_DROP", float),
         stats_sample_rate=get("STATS_SAMPLE_RATE", float),
         enable_cache=get("ENABLE_CACHE", boolean)), trainer=trainer)
+
+
+@dataclasses.dataclass(frozen=True)
+class KubeflowConfig:
+  """Settings of `make compile-kubeflow` / `make submit-kubeflow`."""
+  image: str = "mnist-tfx-pipeline:latest"
+  # Where KFP writes artifacts; serving goes to <pipeline_root>/serving
+  # unless SERVING_DIR is set. Compiling never touches it.
+  pipeline_root: str = "gs://YOUR-BUCKET/mnist-tfx"
+  trainer_gpus: int = 0  # > 0: the Trainer task requests this many GPUs
+  gpu_resource: str = "nvidia.com/gpu"  # accelerator type (Vertex: NVIDIA_L4)
+  kfp_host: Optional[str] = None
+  experiment: str = "mnist-tfx"
+
+  def __post_init__(self):
+    if self.trainer_gpus < 0:
+      raise ValueError("TRAINER_GPUS must be >= 0")
+
+  @classmethod
+  def from_env(cls, env: Mapping[str, str] = os.environ) -> "KubeflowConfig":
+    def get(name):
+      return env.get(name, "").strip() or None
+    gpus = get("TRAINER_GPUS")
+    if gpus is not None and not gpus.isdigit():
+      raise ValueError(f"TRAINER_GPUS={gpus!r} is not a valid int")
+    return cls(**_drop_none(
+        image=get("IMAGE"), pipeline_root=get("PIPELINE_ROOT"),
+        trainer_gpus=int(gpus) if gpus else None,
+        gpu_resource=get("GPU_RESOURCE"), kfp_host=get("KFP_HOST"),
+        experiment=get("KFP_EXPERIMENT")))
+
+
+def _local_or_uri(value: str) -> str:
+  """Absolute local paths; gs://, s3://, minio:// URIs as given."""
+  return value if "://" in value else os.path.abspath(value)
 
 
 def _drop_none(**kwargs):

@@ -39,7 +39,7 @@ def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
         f"{config.trainer.model}, runner {config.runner}, output "
         f"{config.output_dir}", flush=True)
   start = time.time()
-  runner.run(dag)
+  runner.run_with_ir(pipeline_lib.compile_for_local(dag))
   summary, test_predictions = summary_lib.build_summary(config,
                                                          tracker.seconds)
   summary["total_seconds"] = round(time.time() - start, 1)

@@ -6,13 +6,21 @@ from typing import Any, Dict, List, Optional
 import tensorflow_data_validation as tfdv
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
+from tfx.proto.orchestration import pipeline_pb2
 
+from components.baseline.component import LatestPushedModel
 from components.evaluator import eval_config as eval_config_lib
+from components.evaluator.component import BaselineEvaluator
 from components.ingestion.component import MnistExampleGen
 from components.pusher.component import AtomicPusher
 from components.validation.component import ValidationGate
 
 TRAINER_RUN_FN = "components.trainer.task.run_fn"
+BASELINE_NODE_ID = "LatestPushedModel"
+# Nodes whose output depends on state outside the pipeline's metadata (the
+# serving directory): they run on every run, cache or not.
+UNCACHED_NODES = (BASELINE_NODE_ID,)
 
 
 def create_pipeline(
@@ -68,21 +76,19 @@ def create_pipeline(
       custom_config=trainer_config)
   trainer.add_upstream_node(validation_gate)
 
-  # The baseline: the latest model this pipeline has blessed.
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id("latest_blessed_model_resolver")
+  # The baseline: the model in service, read from the serving directory
+  # (works on every orchestrator, unlike a TFX Resolver on open-source KFP).
+  baseline = LatestPushedModel(
+      serving_model_dir=serving_model_dir).with_id(BASELINE_NODE_ID)
+  baseline.add_upstream_node(trainer)  # look it up just before evaluating
 
-  evaluator = tfx.components.Evaluator(
+  evaluator = BaselineEvaluator(
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"],
-      baseline_model=model_resolver.outputs["model"],
+      baseline_model=baseline.outputs["model"],
       example_splits=["eval"],
       eval_config=eval_config_lib.make_eval_config(
-          min_accuracy, max_accuracy_drop))
+          min_accuracy, max_accuracy_drop)).with_id("Evaluator")
 
   pusher = AtomicPusher(
       model=trainer.outputs["model"],
@@ -95,10 +101,19 @@ def create_pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator,
-                  validation_gate, trainer, model_resolver, evaluator, pusher],
+                  validation_gate, trainer, baseline, evaluator, pusher],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args)
+
+
+def compile_for_local(dag: tfx.dsl.Pipeline) -> pipeline_pb2.Pipeline:
+  """The pipeline IR for the Beam/Local runners, `UNCACHED_NODES` uncached."""
+  ir = compiler.Compiler().compile(dag)
+  for node in ir.nodes:
+    if node.pipeline_node.node_info.id in UNCACHED_NODES:
+      node.pipeline_node.execution_options.caching_options.enable_cache = False
+  return ir
 
 
 def create_pipeline_from_config(

@@ -110,10 +110,11 @@ def render_markdown(summary: Dict[str, Any], verdict: str,
       f"{_fmt(test.get('baseline'))} |",
       "",
       f"Thresholds: accuracy ≥ {summary.get('min_accuracy')}"
-      + (f", and ≥ baseline − {summary.get('max_accuracy_drop')}."
+      + (f", and ≥ baseline − {summary.get('max_accuracy_drop')}. Baseline: "
+         f"the model in service, `{summary.get('baseline_version')}`."
          if has_baseline else
-         ". No baseline: this pipeline had no blessed model yet, so the "
-         "value threshold alone decided."),
+         ". No baseline: no model was in service yet, so the value threshold "
+         "alone decided."),
       "",
       "## Data",
       "",

@@ -13,6 +13,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.evaluator import eval_config
+from components.evaluator import executor as evaluator_executor
 from components.ingestion import datasets
 from components.ingestion import examples_io
 
@@ -157,9 +158,12 @@ def build_summary(config, component_seconds: Dict[str, float]
   evaluation = (record.artifacts("Evaluator", "evaluation") or [None])[0]
   blessing = (record.artifacts("Evaluator", "blessing") or [None])[0]
   pushed = (record.artifacts("Pusher", "pushed_model") or [None])[0]
-  # The Evaluator records its baseline on the blessing (an input event would
-  # be merged with the candidate's when both are the same model).
-  baseline_uri = custom(blessing, "baseline_model") if blessing else None
+  # The Evaluator records on the blessing which pushed version it compared
+  # with, and the Trainer artifact that version came from.
+  baseline_dir = (custom(blessing, evaluator_executor.BASELINE_VERSION_DIR_KEY)
+                  if blessing else None)
+  baseline_uri = (custom(blessing, evaluator_executor.BASELINE_SOURCE_MODEL_KEY)
+                  if blessing else None)
 
   summary: Dict[str, Any] = {
       "pipeline": config.pipeline_name,
@@ -177,6 +181,7 @@ def build_summary(config, component_seconds: Dict[str, float]
                             "seconds": component_seconds.get(node)}
                      for node in record.executions},
       "baseline_model": baseline_uri,
+      "baseline_version": baseline_dir,
       "candidate_model": model.uri if model else None,
       "blessed": bool(custom(blessing, "blessed")) if blessing else False,
       "pushed": bool(custom(pushed, "pushed")) if pushed else False,
@@ -195,9 +200,9 @@ def build_summary(config, component_seconds: Dict[str, float]
     test_predictions = predict_split(path_utils.serving_model_path(model.uri),
                                      examples.uri, "test")
     summary["test_accuracy"] = {"candidate": accuracy(test_predictions)}
-    if baseline_uri:
+    if baseline_dir and tf.io.gfile.exists(baseline_dir):
       summary["test_accuracy"]["baseline"] = accuracy(predict_split(
-          path_utils.serving_model_path(baseline_uri), examples.uri, "test"))
+          baseline_dir, examples.uri, "test"))
   summary["run_dir"] = _run_dir(record)
   return summary, test_predictions
 

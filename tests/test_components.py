@@ -25,13 +25,21 @@ def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
   assert set(nodes) == {
       "MnistExampleGen", "StatisticsGen", "ImportSchemaGen",
       "ExampleValidator", "ValidationGate", "Trainer",
-      "latest_blessed_model_resolver", "Evaluator", "Pusher"}
+      "LatestPushedModel", "Evaluator", "Pusher"}
   assert "ValidationGate" in {n.id for n in nodes["Trainer"].upstream_nodes}
   assert nodes["Trainer"].exec_properties["run_fn"] == \
       "components.trainer.task.run_fn"
   evaluator_inputs = nodes["Evaluator"].inputs
   assert evaluator_inputs["baseline_model"].producer_component_id == \
-      "latest_blessed_model_resolver"
+      "LatestPushedModel"
+  assert nodes["LatestPushedModel"].exec_properties["serving_model_dir"] == \
+      config.serving_model_dir
+  ir = pipeline_lib.compile_for_local(dag)
+  caching = {n.pipeline_node.node_info.id:
+             n.pipeline_node.execution_options.caching_options.enable_cache
+             for n in ir.nodes}
+  assert caching.pop("LatestPushedModel") is False  # never a stale baseline
+  assert all(caching.values()), caching
   assert isinstance(nodes["Pusher"], AtomicPusher)
   assert dag.pipeline_info.pipeline_name == "mnist-tfx-mnist"
   assert config_lib.PipelineConfig(

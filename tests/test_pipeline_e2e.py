@@ -18,7 +18,7 @@ from pipeline import summary as summary_lib
 
 NODES = ("MnistExampleGen", "ImportSchemaGen", "StatisticsGen",
          "ExampleValidator", "ValidationGate", "Trainer",
-         "latest_blessed_model_resolver", "Evaluator", "Pusher")
+         "LatestPushedModel", "Evaluator", "Pusher")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
+from components.pusher import registry
 from components.pusher import versioning
 
 
@@ -35,8 +36,12 @@ class Executor(tfx_pusher_executor.Executor):
     proto_utils.json_to_proto(
         exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
         destination)
-    serving_path, created = versioning.push(
-        model_path, destination.filesystem.base_directory)
+    serving_model_dir = destination.filesystem.base_directory
+    serving_path, created = versioning.push(model_path, serving_model_dir)
+    if created:
+      model = artifact_utils.get_single_instance(
+          input_dict[standard_component_specs.MODEL_KEY])
+      registry.record_push(serving_model_dir, serving_path, model.uri)
     io_utils.copy_dir(model_path, model_push.uri)  # archive, as TFX does
     self._MarkPushed(model_push, pushed_destination=serving_path,
                      pushed_version=os.path.basename(serving_path))

@@ -36,8 +36,12 @@ def existing_versions(serving_model_dir: str) -> List[int]:
 
 
 def latest_version_dir(serving_model_dir: str) -> Optional[str]:
-  versions = existing_versions(serving_model_dir)
-  return os.path.join(serving_model_dir, str(versions[-1])) if versions else None
+  """The newest complete version (one with `saved_model.pb`), or None."""
+  for version in reversed(existing_versions(serving_model_dir)):
+    path = os.path.join(serving_model_dir, str(version))
+    if tf.io.gfile.exists(os.path.join(path, SAVED_MODEL_FILE)):
+      return path
+  return None
 
 
 def next_version(serving_model_dir: str, now: Optional[float] = None) -> int:

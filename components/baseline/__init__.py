@@ -1,0 +1,1 @@
+"""The baseline: the model currently in service, found from the serving dir."""
