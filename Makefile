@@ -13,13 +13,16 @@ export DATASET DATA_DIR TFDS_DATA_DIR DOWNLOAD_CACHE_DIR OUTPUT_DIR LINEAGE \
        RUNNER SEED TRAIN_FRACTION MAX_EXAMPLES MODEL OPTIMIZER LEARNING_RATE \
        EPOCHS BATCH_SIZE EARLY_STOPPING_PATIENCE REDUCE_LR_PATIENCE MIXED_PRECISION MIN_ACCURACY \
        MAX_ACCURACY_DROP STATS_SAMPLE_RATE ENABLE_CACHE VERBOSE \
-       IMAGES MODEL_DIR IMAGE PIPELINE_ROOT
+       IMAGES MODEL_DIR SERVING_DIR \
+       IMAGE PIPELINE_ROOT TRAINER_GPUS GPU_RESOURCE KFP_HOST KFP_EXPERIMENT
+IMAGE ?= mnist-tfx-pipeline:latest
 
-.PHONY: help install test run-local bench kubeflow models predict lock clean
+.PHONY: help install test run-local bench compile-kubeflow kubeflow image \
+        submit-kubeflow models predict lock clean
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
-	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
 	@echo
 	@echo "  e.g. make run-local DATASET=mnist DATA_DIR=/path/to/mnist-idx-files"
 	@echo "       make models   (model presets and optimizers for MODEL= / OPTIMIZER=)"
@@ -47,8 +50,17 @@ models: install  ## list model presets and optimizers
 predict: install  ## classify IMAGES="<idx file or PNGs>" with the pushed model (or MODEL_DIR=)
 	@$(PY) -m pipeline.cli predict
 
-kubeflow: install  ## compile the Kubeflow Pipelines spec (IMAGE=, PIPELINE_ROOT=)
+compile-kubeflow: install  ## write build/<pipeline>.yaml, the KFP v2 spec (IMAGE=, PIPELINE_ROOT=, DATA_DIR=, TRAINER_GPUS=)
 	$(PY) -m pipeline.kubeflow_runner
+
+kubeflow: compile-kubeflow
+
+image:  ## build the pipeline image with Docker (IMAGE=<registry>/mnist-tfx:<tag>)
+	@command -v docker >/dev/null || { echo "docker not found: build the image on a machine with Docker (docker build -t $(IMAGE) .)"; exit 1; }
+	docker build -t $(IMAGE) .
+
+submit-kubeflow: install  ## start a run of the compiled spec (KFP_HOST=, PIPELINE_ROOT=)
+	$(PY) -m pipeline.kubeflow_runner submit
 
 bench: install  ## benchmarks: ingestion, validation cost, trainer throughput
 	$(PY) -m tests.bench
