@@ -40,6 +40,7 @@ class PipelineConfig:
   max_accuracy_drop: float = 0.002
   stats_sample_rate: float = 1.0
   enable_cache: bool = True
+  rerun_from: Optional[str] = None  # recompute this component and all after
 
   def __post_init__(self):
     datasets.get_dataset_info(self.dataset)  # validates the name
@@ -118,7 +119,9 @@ class PipelineConfig:
         min_accuracy=get("MIN_ACCURACY", float),
         max_accuracy_drop=get("MAX_ACCURACY_DROP", float),
         stats_sample_rate=get("STATS_SAMPLE_RATE", float),
-        enable_cache=get("ENABLE_CACHE", boolean)), trainer=trainer)
+        enable_cache=_enable_cache(get("ENABLE_CACHE", boolean),
+                                   get("NO_CACHE", boolean)),
+        rerun_from=get("RERUN_FROM")), trainer=trainer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +152,13 @@ class KubeflowConfig:
         trainer_gpus=int(gpus) if gpus else None,
         gpu_resource=get("GPU_RESOURCE"), kfp_host=get("KFP_HOST"),
         experiment=get("KFP_EXPERIMENT")))
+
+
+def _enable_cache(enable: Optional[bool], no_cache: Optional[bool]
+                  ) -> Optional[bool]:
+  if no_cache:
+    return False
+  return enable
 
 
 def _local_or_uri(value: str) -> str:

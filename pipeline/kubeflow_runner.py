@@ -68,9 +68,9 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
   job = runner.run(build_pipeline(config, kubeflow), write_out=False)
   spec = job["pipelineSpec"]
   spec["defaultPipelineRoot"] = kubeflow.pipeline_root
-  tasks = spec["root"]["dag"]["tasks"]
-  for node_id in pipeline_lib.UNCACHED_NODES:
-    tasks[node_id]["cachingOptions"] = {"enableCache": False}
+  # The model in service changes between runs of one compiled spec.
+  spec["root"]["dag"]["tasks"][pipeline_lib.BASELINE_NODE_ID][
+      "cachingOptions"] = {"enableCache": False}
   return spec
 
 

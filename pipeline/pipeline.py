@@ -18,9 +18,6 @@ from components.validation.component import ValidationGate
 
 TRAINER_RUN_FN = "components.trainer.task.run_fn"
 BASELINE_NODE_ID = "LatestPushedModel"
-# Nodes whose output depends on state outside the pipeline's metadata (the
-# serving directory): they run on every run, cache or not.
-UNCACHED_NODES = (BASELINE_NODE_ID,)
 
 
 def create_pipeline(
@@ -44,11 +41,15 @@ def create_pipeline(
         metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
+    serving_state: Optional[str] = None,
 ) -> tfx.dsl.Pipeline:
   """Ingest -> statistics/validation -> train -> evaluate vs. baseline -> push.
 
   `trainer_config` is `TrainerConfig.to_custom_config()`; the model is pushed
-  to `serving_model_dir/<version>` only if TFMA blesses it.
+  to `serving_model_dir/<version>` only if TFMA blesses it. `serving_state`
+  (`versioning.serving_state`) names the model in service when the DAG is
+  built, as the baseline lookup's cache key; leave it None for a DAG compiled
+  now and run later (Kubeflow), whose lookup must not be cached.
   """
   example_gen = MnistExampleGen(
       dataset=dataset, seed=seed, train_fraction=train_fraction,
@@ -79,7 +80,8 @@ def create_pipeline(
   # The baseline: the model in service, read from the serving directory
   # (works on every orchestrator, unlike a TFX Resolver on open-source KFP).
   baseline = LatestPushedModel(
-      serving_model_dir=serving_model_dir).with_id(BASELINE_NODE_ID)
+      serving_model_dir=serving_model_dir,
+      serving_state=serving_state).with_id(BASELINE_NODE_ID)
   baseline.add_upstream_node(trainer)  # look it up just before evaluating
 
   evaluator = BaselineEvaluator(
@@ -107,18 +109,40 @@ def create_pipeline(
       beam_pipeline_args=beam_pipeline_args)
 
 
-def compile_for_local(dag: tfx.dsl.Pipeline) -> pipeline_pb2.Pipeline:
-  """The pipeline IR for the Beam/Local runners, `UNCACHED_NODES` uncached."""
+def node_ids(ir: pipeline_pb2.Pipeline) -> List[str]:
+  return [node.pipeline_node.node_info.id for node in ir.nodes]
+
+
+def downstream_of(ir: pipeline_pb2.Pipeline, node_id: str) -> List[str]:
+  """`node_id` and every node after it, in DAG order."""
+  if node_id not in node_ids(ir):
+    raise ValueError(f"unknown component {node_id!r}; choose one of "
+                     f"{node_ids(ir)}")
+  reached = {node_id}
+  for node in ir.nodes:  # compiled in topological order
+    pipeline_node = node.pipeline_node
+    if set(pipeline_node.upstream_nodes) & reached:
+      reached.add(pipeline_node.node_info.id)
+  return [n for n in node_ids(ir) if n in reached]
+
+
+def compile_for_local(dag: tfx.dsl.Pipeline,
+                      rerun_from: Optional[str] = None
+                      ) -> pipeline_pb2.Pipeline:
+  """The IR the Beam/Local runners run; `rerun_from` and everything
+  downstream of it are recomputed, not taken from the cache."""
   ir = compiler.Compiler().compile(dag)
+  uncached = set(downstream_of(ir, rerun_from)) if rerun_from else set()
   for node in ir.nodes:
-    if node.pipeline_node.node_info.id in UNCACHED_NODES:
+    if node.pipeline_node.node_info.id in uncached:
       node.pipeline_node.execution_options.caching_options.enable_cache = False
   return ir
 
 
 def create_pipeline_from_config(
     config, *, metadata_connection_config=None,
-    schema_path: Optional[str] = None) -> tfx.dsl.Pipeline:
+    schema_path: Optional[str] = None,
+    serving_state: Optional[str] = None) -> tfx.dsl.Pipeline:
   """`create_pipeline` with every argument taken from a `PipelineConfig`.
 
   `schema_path` overrides where the schema is read (e.g. inside an image).
@@ -141,4 +165,5 @@ def create_pipeline_from_config(
       stats_sample_rate=config.stats_sample_rate,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=config.beam_pipeline_args,
-      enable_cache=config.enable_cache)
+      enable_cache=config.enable_cache,
+      serving_state=serving_state)

@@ -180,6 +180,10 @@ def build_summary(config, component_seconds: Dict[str, float]
       "components": {node: {"state": record.state(node),
                             "seconds": component_seconds.get(node)}
                      for node in record.executions},
+      "cached_components": [n for n in record.executions
+                            if record.state(n) == "CACHED"],
+      "recomputed_components": [n for n in record.executions
+                                if record.state(n) == "COMPLETE"],
       "baseline_model": baseline_uri,
       "baseline_version": baseline_dir,
       "candidate_model": model.uri if model else None,

@@ -34,17 +34,47 @@ def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
       "LatestPushedModel"
   assert nodes["LatestPushedModel"].exec_properties["serving_model_dir"] == \
       config.serving_model_dir
-  ir = pipeline_lib.compile_for_local(dag)
-  caching = {n.pipeline_node.node_info.id:
-             n.pipeline_node.execution_options.caching_options.enable_cache
-             for n in ir.nodes}
-  assert caching.pop("LatestPushedModel") is False  # never a stale baseline
-  assert all(caching.values()), caching
   assert isinstance(nodes["Pusher"], AtomicPusher)
   assert dag.pipeline_info.pipeline_name == "mnist-tfx-mnist"
   assert config_lib.PipelineConfig(
       dataset="fashion_mnist", lineage="v2").pipeline_name == \
       "mnist-tfx-fashion-mnist-v2"
+
+
+def _caching(ir):
+  return {n.pipeline_node.node_info.id:
+          n.pipeline_node.execution_options.caching_options.enable_cache
+          for n in ir.nodes}
+
+
+def test_the_baseline_lookup_is_cached_only_while_the_model_in_service_is(
+    tmp_path):
+  config = config_lib.PipelineConfig(output_dir=str(tmp_path))
+  for state in ("none", "1795647719"):
+    dag = pipeline_lib.create_pipeline_from_config(config, serving_state=state)
+    baseline = next(c for c in dag.components if c.id == "LatestPushedModel")
+    assert baseline.exec_properties["serving_state"] == state  # a cache key
+
+
+def test_rerun_from_recomputes_that_component_and_everything_after(tmp_path):
+  dag = pipeline_lib.create_pipeline_from_config(
+      config_lib.PipelineConfig(output_dir=str(tmp_path)))
+  assert all(_caching(pipeline_lib.compile_for_local(dag)).values())
+  caching = _caching(pipeline_lib.compile_for_local(dag, rerun_from="Trainer"))
+  assert {n for n, cached in caching.items() if not cached} == {
+      "Trainer", "LatestPushedModel", "Evaluator", "Pusher"}
+  caching = _caching(pipeline_lib.compile_for_local(dag,
+                                                    rerun_from="Evaluator"))
+  assert {n for n, cached in caching.items() if not cached} == {
+      "Evaluator", "Pusher"}
+  import pytest  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="unknown component 'Trainr'; choose "
+                     "one of"):
+    pipeline_lib.compile_for_local(dag, rerun_from="Trainr")
+  no_cache = config_lib.PipelineConfig.from_env({"NO_CACHE": "1"})
+  assert not no_cache.enable_cache
+  assert config_lib.PipelineConfig.from_env(
+      {"RERUN_FROM": "Trainer"}).rerun_from == "Trainer"
 
 
 def test_config_from_environment():

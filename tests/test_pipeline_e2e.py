@@ -62,20 +62,50 @@ def test_pushed_model_loads_and_answers_on_both_signatures(first_run):
   assert "serving_default" in loaded.signatures
 
 
-def test_second_run_reuses_the_cache_and_pushes_nothing_new(small_config,
-                                                            first_run):
-  versions_before = versioning.existing_versions(small_config.serving_model_dir)
-  second = local_runner.run(small_config)
-  states = {n: c["state"] for n, c in second["components"].items()}
-  for node in ("MnistExampleGen", "StatisticsGen", "Trainer"):
-    assert states[node] == "CACHED", states
-  assert second["run_id"] != first_run["run_id"]
+@pytest.fixture(scope="module")
+def second_run(small_config, first_run):
+  del first_run
+  return local_runner.run(small_config)
+
+
+def test_second_run_reuses_the_cache_and_pushes_nothing_new(
+    small_config, first_run, second_run):
+  versions_before = [int(os.path.basename(first_run["pushed_to"]))]
+  states = {n: c["state"] for n, c in second_run["components"].items()}
+  assert second_run["run_id"] != first_run["run_id"]
+  # Only the comparison with the model in service, which the first run
+  # changed by pushing, is redone.
+  assert set(second_run["recomputed_components"]) == {
+      "LatestPushedModel", "Evaluator", "Pusher"}, states
   # The first run's model is now the baseline: the same model, re-blessed,
   # is already in service, so no second version appears.
-  assert second["baseline_model"] == first_run["candidate_model"]
-  assert second["pushed_to"] == first_run["pushed_to"]
+  assert second_run["baseline_model"] == first_run["candidate_model"]
+  assert second_run["baseline_version"] == first_run["pushed_to"]
+  assert second_run["pushed_to"] == first_run["pushed_to"]
+  assert not second_run["new_version"]
   assert versioning.existing_versions(
       small_config.serving_model_dir) == versions_before
+
+
+def test_unchanged_rerun_is_served_entirely_from_cache(small_config,
+                                                       second_run):
+  third = local_runner.run(small_config)
+  assert third["recomputed_components"] == []
+  assert set(third["cached_components"]) == set(NODES)
+  assert third["verdict"] == second_run["verdict"]
+  on_disk = json.load(open(os.path.join(small_config.output_dir,
+                                        "summary.json")))
+  assert on_disk["recomputed_components"] == []
+  assert on_disk["settings"]["seed"] == 42
+  assert on_disk["settings"]["trainer"]["model"] == "dense_512"
+
+
+def test_rerun_from_a_named_component(small_config, second_run):
+  del second_run
+  rerun = local_runner.run(dataclasses.replace(small_config,
+                                               rerun_from="Evaluator"))
+  assert set(rerun["recomputed_components"]) == {"Evaluator", "Pusher"}
+  assert rerun["blessed"] and not rerun["new_version"]
 
 
 def test_bad_data_fails_in_one_line_and_pushes_nothing(tmp_path):
@@ -104,9 +134,9 @@ def test_bad_data_fails_in_one_line_and_pushes_nothing(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def worse_run(small_config, first_run):
+def worse_run(small_config, second_run):
   """One epoch of the sigmoid net with plain SGD: far below the baseline."""
-  del first_run
+  del second_run
   return local_runner.run(dataclasses.replace(
       small_config, trainer=hparams.TrainerConfig(
           model="dense_100_sigmoid", epochs=1, batch_size=128)))
@@ -122,6 +152,9 @@ def better_run(small_config, worse_run):
 
 def test_worse_candidate_is_not_blessed_and_service_is_untouched(
     small_config, first_run, worse_run):
+  # A changed trainer setting recomputes the Trainer and what follows it.
+  assert set(worse_run["recomputed_components"]) == {
+      "Trainer", "Evaluator", "Pusher"}
   versions = versioning.existing_versions(small_config.serving_model_dir)
   assert worse_run["baseline_model"] == first_run["candidate_model"]
   assert not worse_run["blessed"] and not worse_run["pushed"]

@@ -199,3 +199,4 @@ def test_restarted_training_resumes_from_its_backup(examples_dir, tmp_path):
     keras.callbacks.BackupAndRestore = original
   assert epochs_run == [2, 3]  # epochs 0 and 1 were not trained again
   assert len(history["loss"]) == 2
+  assert history["epoch"] == [2, 3]  # recorded in history.json

@@ -5,8 +5,13 @@ Metadata queries that the open-source Kubeflow Pipelines v2 backend does not
 run. The model in service is the newest complete integer version in the
 serving directory the Pusher writes; the Pusher's `registry.json` adds which
 Trainer run it came from. Its output must never come from cache, because the
-serving directory changes between runs: `pipeline.pipeline.UNCACHED_NODES`.
+serving directory changes between runs: runners that build the DAG just
+before running it pass `serving_state` (the version in service), which is
+part of the cache key; a DAG compiled for later runs (Kubeflow) has none and
+its task's caching is turned off.
 """
+from typing import Optional
+
 from tfx import types
 from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import executor_spec
@@ -19,7 +24,8 @@ from components.baseline import executor
 
 
 class LatestPushedModelSpec(ComponentSpec):
-  PARAMETERS = {"serving_model_dir": ExecutionParameter(type=str)}
+  PARAMETERS = {"serving_model_dir": ExecutionParameter(type=str),
+                "serving_state": ExecutionParameter(type=str, optional=True)}
   INPUTS = {}
   OUTPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
 
@@ -30,7 +36,8 @@ class LatestPushedModel(base_component.BaseComponent):
   SPEC_CLASS = LatestPushedModelSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-  def __init__(self, serving_model_dir: str):
+  def __init__(self, serving_model_dir: str,
+               serving_state: Optional[str] = None):
     super().__init__(LatestPushedModelSpec(
-        serving_model_dir=serving_model_dir,
+        serving_model_dir=serving_model_dir, serving_state=serving_state,
         model=types.Channel(type=standard_artifacts.Model)))

@@ -37,11 +37,12 @@ class Executor(tfx_pusher_executor.Executor):
         exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
         destination)
     serving_model_dir = destination.filesystem.base_directory
-    serving_path, created = versioning.push(model_path, serving_model_dir)
-    if created:
-      model = artifact_utils.get_single_instance(
-          input_dict[standard_component_specs.MODEL_KEY])
-      registry.record_push(serving_model_dir, serving_path, model.uri)
+    with versioning.serving_lock(serving_model_dir):
+      serving_path, created = versioning.push(model_path, serving_model_dir)
+      if created:
+        model = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.MODEL_KEY])
+        registry.record_push(serving_model_dir, serving_path, model.uri)
     io_utils.copy_dir(model_path, model_push.uri)  # archive, as TFX does
     self._MarkPushed(model_push, pushed_destination=serving_path,
                      pushed_version=os.path.basename(serving_path))

@@ -11,16 +11,45 @@ cached re-blesses the same model).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import time
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 
 STAGING_PREFIX = ".staging-"
 SAVED_MODEL_FILE = "saved_model.pb"
+LOCK_FILE = ".push.lock"
+
+
+class PushError(OSError):
+  """A push failed; the versions already in service are untouched."""
+
+
+@contextlib.contextmanager
+def serving_lock(serving_model_dir: str) -> Iterator[None]:
+  """Serializes pushes into one local serving directory (a no-op on object
+  stores, where `push` never overwrites and copies saved_model.pb last)."""
+  if not is_local(serving_model_dir):
+    yield
+    return
+  try:
+    os.makedirs(serving_model_dir, exist_ok=True)
+    handle = open(os.path.join(serving_model_dir, LOCK_FILE), "a")  # pylint: disable=consider-using-with
+  except OSError as e:
+    raise PushError(f"{serving_model_dir}: cannot write the serving directory "
+                    f"({e.strerror or e}); the versions in service are "
+                    "untouched") from e
+  with handle:
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def is_local(path: str) -> bool:
@@ -42,6 +71,12 @@ def latest_version_dir(serving_model_dir: str) -> Optional[str]:
     if tf.io.gfile.exists(os.path.join(path, SAVED_MODEL_FILE)):
       return path
   return None
+
+
+def serving_state(serving_model_dir: str) -> str:
+  """The version in service ("none" if none): a cache key of the baseline."""
+  latest = latest_version_dir(serving_model_dir)
+  return os.path.basename(latest) if latest else "none"
 
 
 def next_version(serving_model_dir: str, now: Optional[float] = None) -> int:
@@ -80,30 +115,46 @@ def _copy_saved_model_last(model_dir: str, target: str) -> None:
 
 def push(model_dir: str, serving_model_dir: str,
          now: Optional[float] = None) -> Tuple[str, bool]:
-  """Copies SavedModel `model_dir` to a new version.
+  """Copies SavedModel `model_dir` to a new version (hold `serving_lock`).
 
   Returns (version path, True), or (path of the latest version, False) when
-  that version already holds exactly this model.
+  that version already holds exactly this model. Raises PushError, with
+  nothing half-written left behind, when the copy fails (disk full, no
+  permission).
   """
   if not tf.io.gfile.exists(os.path.join(model_dir, SAVED_MODEL_FILE)):
     raise FileNotFoundError(f"{model_dir}: no saved_model.pb, not a SavedModel")
   latest = latest_version_dir(serving_model_dir)
   if latest and tree_digest(latest) == tree_digest(model_dir):
     return latest, False
-  tf.io.gfile.makedirs(serving_model_dir)
+  try:
+    tf.io.gfile.makedirs(serving_model_dir)
+  except (OSError, tf.errors.OpError) as e:
+    raise PushError(f"{serving_model_dir}: cannot create the serving "
+                    f"directory ({getattr(e, 'strerror', None) or e})") from e
   version = next_version(serving_model_dir, now)
   final = os.path.join(serving_model_dir, str(version))
   if not is_local(serving_model_dir):
     _copy_saved_model_last(model_dir, final)
     return final, True
+  _remove_stale_staging(serving_model_dir)
   staging = os.path.join(serving_model_dir,
                          f"{STAGING_PREFIX}{version}-{os.getpid()}")
-  shutil.rmtree(staging, ignore_errors=True)
   try:
     shutil.copytree(model_dir, staging)
     if os.path.exists(final):  # a concurrent push took this version
       raise FileExistsError(f"{final}: version already exists")
     os.rename(staging, final)
+  except OSError as e:
+    raise PushError(f"{serving_model_dir}: push failed ({e.strerror or e}); "
+                    "the versions in service are untouched") from e
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   return final, True
+
+
+def _remove_stale_staging(serving_model_dir: str) -> None:
+  """Staging copies of pushes killed midway (the lock is held: none live)."""
+  for name in os.listdir(serving_model_dir):
+    if name.startswith(STAGING_PREFIX):
+      shutil.rmtree(os.path.join(serving_model_dir, name), ignore_errors=True)

@@ -13,7 +13,8 @@ def plot_history(history: Dict[str, List[float]], path: str,
                  title: str = "") -> None:
   """Writes a PNG with loss and accuracy, train vs validation."""
   fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-  epochs = range(1, len(history.get("loss", [])) + 1)
+  epochs = [e + 1 for e in history.get("epoch", [])] or range(
+      1, len(history.get("loss", [])) + 1)
   for ax, metric in zip(axes, ("loss", "accuracy")):
     if metric in history:
       ax.plot(epochs, history[metric], "o-", label=f"training {metric}")

@@ -26,6 +26,7 @@ HISTORY_FILE = "history.json"
 CURVES_FILE = "training_curves.png"
 SUMMARY_FILE = "model_summary.txt"
 CONFIG_FILE = "trainer_config.json"
+EPOCHS_KEY = "epoch"  # in history.json
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -99,6 +100,12 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
                       callbacks=callbacks, verbose=2 if _quiet() else 1)
   history_dict = {k: [float(v) for v in vs] for k, vs in
                   history.history.items()}
+  # 0-based epochs this fit ran; starts above 0 when resumed from a backup.
+  history_dict[EPOCHS_KEY] = [int(e) for e in history.epoch]
+  if history.epoch and history.epoch[0] > 0:
+    print(f"resumed from the backup of an interrupted run: epochs "
+          f"{history.epoch[0] + 1}-{history.epoch[-1] + 1} of {config.epochs} "
+          "ran now", flush=True)
 
   export.export_saved_model(model, serving_model_dir)
   _write(run_dir, HISTORY_FILE, json.dumps(history_dict, indent=2))
