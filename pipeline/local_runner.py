@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import sys
 import time
@@ -117,16 +118,18 @@ def root_cause(error: BaseException) -> BaseException:
   seen = []
   while error is not None and error not in seen:
     seen.append(error)
-    error = error.__cause__ or error.__context__
-  for candidate in seen:
-    if type(candidate).__module__.startswith("components."):
+    error = error.__cause__ or (
+        None if error.__suppress_context__ else error.__context__)
+  for candidate in reversed(seen):
+    if type(candidate).__module__.startswith(("components.", "pipeline.")):
       return candidate
   return seen[-1]
 
 
 def one_line(error: BaseException) -> str:
   text = str(error).strip().splitlines()
-  return f"{type(error).__name__}: {text[0] if text else ''}"
+  line = re.sub(r" \[while running '[^']*'\]$", "", text[0] if text else "")
+  return f"{type(error).__name__}: {line}"  # without Beam's step suffix
 
 
 def main(argv: Optional[list] = None) -> int:

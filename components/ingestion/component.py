@@ -14,7 +14,7 @@ from tfx.types.component_spec import ExecutionParameter
 from components.ingestion import executor
 
 # Bump when the executor's output changes, so cached results are not reused.
-COMPONENT_VERSION = "1"
+COMPONENT_VERSION = "2"
 
 
 class IngestionSpec(ComponentSpec):

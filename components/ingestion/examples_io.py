@@ -1,8 +1,12 @@
 """Writing splits as gzip TFRecords of tf.Example, in TFX's `Split-<name>` layout.
 
 Examples have two features: `image` (784 floats in [0,1], row-major 28x28)
-and `label` (one int64 in 0-9). Serialization is done in C++ by tfx-bsl's
-Arrow encoder; shards are written in parallel threads.
+and `label` (one int64 in 0-9). Every example has the same byte layout, so
+they are serialized at once with numpy from a template made by protobuf's
+deterministic serialization: the same data gives byte-identical files on
+every run (a protobuf map, such as tf.Example's features, is otherwise
+serialized in an order that can change from process to process). Shards are
+written in parallel threads.
 """
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ import concurrent.futures
 import os
 from typing import Iterator, List, Tuple
 
+import functools
+
 import numpy as np
-import pyarrow as pa
 import tensorflow as tf
-from tfx_bsl.coders import example_coder
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
@@ -28,18 +32,33 @@ def split_dir(examples_uri: str, split: str) -> str:
   return os.path.join(examples_uri, f"Split-{split}")
 
 
+@functools.lru_cache(maxsize=1)
+def _template() -> Tuple[bytes, int]:
+  """One serialized example and the offset of its 784 float32 pixels; the
+  label is its last byte (features are sorted: `image` < `label`)."""
+  marker = np.arange(1, 785, dtype=np.float32)
+  example = tf.train.Example(features=tf.train.Features(feature={
+      IMAGE_KEY: tf.train.Feature(float_list=tf.train.FloatList(
+          value=marker)),
+      LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[9])),
+  })).SerializeToString(deterministic=True)
+  offset = example.find(marker.astype("<f4").tobytes())
+  assert offset > 0 and example[-1] == 9, "unexpected tf.Example layout"
+  return example, offset
+
+
 def serialize(images: np.ndarray, labels: np.ndarray) -> List[bytes]:
-  """Serializes [N,784] float32 images and [N] labels to tf.Example bytes."""
-  n = len(labels)
-  flat = pa.array(np.ascontiguousarray(images, np.float32).reshape(-1))
-  image_col = pa.ListArray.from_arrays(
-      pa.array(np.arange(0, n * 784 + 1, 784, dtype=np.int32)), flat)
-  label_col = pa.ListArray.from_arrays(
-      pa.array(np.arange(n + 1, dtype=np.int32)),
-      pa.array(np.asarray(labels, np.int64)))
-  batch = pa.RecordBatch.from_arrays([image_col, label_col],
-                                     [IMAGE_KEY, LABEL_KEY])
-  return example_coder.RecordBatchToExamplesEncoder().encode(batch)
+  """Serializes [N,784] float32 images and [N] labels (0-127) to tf.Example
+  bytes, identical to protobuf's deterministic serialization."""
+  labels = np.asarray(labels)
+  if labels.size and (labels.min() < 0 or labels.max() > 127):
+    raise ValueError("labels must be in 0-127")
+  template, offset = _template()
+  records = np.tile(np.frombuffer(template, np.uint8), (len(labels), 1))
+  pixels = np.ascontiguousarray(images, "<f4").reshape(len(labels), 784)
+  records[:, offset:offset + 784 * 4] = pixels.view(np.uint8)
+  records[:, -1] = labels.astype(np.uint8)
+  return [row.tobytes() for row in records]
 
 
 def write_split(directory: str, images: np.ndarray, labels: np.ndarray,

@@ -141,7 +141,7 @@ def push(model_dir: str, serving_model_dir: str,
   staging = os.path.join(serving_model_dir,
                          f"{STAGING_PREFIX}{version}-{os.getpid()}")
   try:
-    shutil.copytree(model_dir, staging)
+    _copy_tree(model_dir, staging)
     if os.path.exists(final):  # a concurrent push took this version
       raise FileExistsError(f"{final}: version already exists")
     os.rename(staging, final)
@@ -151,6 +151,15 @@ def push(model_dir: str, serving_model_dir: str,
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   return final, True
+
+
+def _copy_tree(source: str, target: str) -> None:
+  """Like shutil.copytree, but stops at the first failing file."""
+  for root, _, files in os.walk(source):
+    destination = os.path.join(target, os.path.relpath(root, source))
+    os.makedirs(destination, exist_ok=True)
+    for name in files:
+      shutil.copy2(os.path.join(root, name), os.path.join(destination, name))
 
 
 def _remove_stale_staging(serving_model_dir: str) -> None:
