@@ -58,10 +58,10 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
                           kubeflow: config_lib.KubeflowConfig
                           ) -> Dict[str, Any]:
   """The KFP v2 `PipelineSpec` of the DAG, as a dict."""
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_v2  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+  runner = kfp_v2.KubeflowV2DagRunner(
+      config=kfp_v2.KubeflowV2DagRunnerConfig(
           default_image=kubeflow.image,
           # Schema 2.1 (`parameterType`), what the KFP 2.x backend expects.
           use_pipeline_spec_2_1=True))

@@ -39,8 +39,9 @@ def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
 
 
 def _run_locked(config: config_lib.PipelineConfig) -> Dict[str, Any]:
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.beam import beam_dag_runner  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.local import local_dag_runner  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline import progress  # pylint: disable=g-import-not-at-top
   from pipeline import report  # pylint: disable=g-import-not-at-top
@@ -54,13 +55,13 @@ def _run_locked(config: config_lib.PipelineConfig) -> Dict[str, Any]:
   tracker = progress.attach(quiet_tfx_logs=not os.environ.get("VERBOSE"))
   dag = pipeline_lib.create_pipeline_from_config(
       config, metadata_connection_config=(
-          tfx.orchestration.metadata.sqlite_metadata_connection_config(
+          metadata.sqlite_metadata_connection_config(
               config.metadata_path)),
       serving_state=versioning.serving_state(config.serving_model_dir))
   ir = pipeline_lib.compile_for_local(dag, rerun_from=config.rerun_from)
   runner = (beam_dag_runner.BeamDagRunner()
             if config.runner == "beam" else
-            tfx.orchestration.LocalDagRunner())
+            local_dag_runner.LocalDagRunner())
   print(f"pipeline {config.pipeline_name}: {config.dataset}, model "
         f"{config.trainer.model}, runner {config.runner}, output "
         f"{config.output_dir}", flush=True)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from typing import Dict, List, Optional
 
 import tensorflow as tf
@@ -27,6 +28,7 @@ CURVES_FILE = "training_curves.png"
 SUMMARY_FILE = "model_summary.txt"
 CONFIG_FILE = "trainer_config.json"
 EPOCHS_KEY = "epoch"  # in history.json
+EPOCH_SECONDS_KEY = "epoch_seconds"
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -44,6 +46,21 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return strategy
   print("no GPU visible: training on CPU", flush=True)
   return tf.distribute.get_strategy()
+
+
+class EpochTimer(keras.callbacks.Callback):
+  """Wall seconds of each epoch (training + validation), for history.json."""
+
+  def __init__(self):
+    super().__init__()
+    self.seconds: List[float] = []
+    self._start = 0.0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.seconds.append(round(time.perf_counter() - self._start, 3))
 
 
 def model_summary(model: keras.Model) -> str:
@@ -80,7 +97,9 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
   print(summary, flush=True)
 
   tf.io.gfile.makedirs(run_dir)
+  timer = EpochTimer()
   callbacks = [
+      timer,
       keras.callbacks.TensorBoard(log_dir=run_dir),
       keras.callbacks.ModelCheckpoint(
           os.path.join(run_dir, "checkpoints", "best"), monitor="val_accuracy",
@@ -102,6 +121,7 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
                   history.history.items()}
   # 0-based epochs this fit ran; starts above 0 when resumed from a backup.
   history_dict[EPOCHS_KEY] = [int(e) for e in history.epoch]
+  history_dict[EPOCH_SECONDS_KEY] = timer.seconds
   if history.epoch and history.epoch[0] > 0:
     print(f"resumed from the backup of an interrupted run: epochs "
           f"{history.epoch[0] + 1}-{history.epoch[-1] + 1} of {config.epochs} "
