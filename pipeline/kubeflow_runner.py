@@ -118,7 +118,15 @@ def main(argv=None) -> int:
     kubeflow = config_lib.KubeflowConfig.from_env()
     path = spec_path(config)
     if argv[:1] == ["submit"]:
-      run = submit(path, kubeflow)
+      try:
+        run = submit(path, kubeflow)
+      except (ValueError, FileNotFoundError):
+        raise
+      except Exception as e:  # pylint: disable=broad-except
+        print(f"error: submitting to KFP at {kubeflow.kfp_host} failed: "
+              f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}",
+              file=sys.stderr)
+        return 1
       print(f"submitted {path} to {kubeflow.kfp_host}: run "
             f"{getattr(run, 'run_id', run)}")
       return 0

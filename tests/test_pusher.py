@@ -1,4 +1,5 @@
 """Pushing: TF Serving layout, atomic rename, never overwrite."""
+import errno
 import os
 import shutil
 
@@ -43,15 +44,21 @@ def test_a_failed_copy_leaves_no_version_and_no_staging(tmp_path, monkeypatch):
   serving = str(tmp_path / "serving")
   versioning.push(_fake_saved_model(tmp_path / "a"), serving, now=1)
 
-  def broken_copytree(src, dst):
-    os.makedirs(dst)
-    open(os.path.join(dst, "partial"), "w").close()
-    raise OSError("disk full")
+  copied = []
 
-  monkeypatch.setattr(shutil, "copytree", broken_copytree)
-  with pytest.raises(OSError, match="disk full"):
+  def copy2_then_disk_full(src, dst):
+    with open(dst, "wb") as f:  # half a file, then the disk is full
+      f.write(open(src, "rb").read()[:1])
+    copied.append(dst)
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(shutil, "copy2", copy2_then_disk_full)
+  with pytest.raises(versioning.PushError,
+                     match=f"{serving}: push failed \\(No space left on "
+                     "device\\); the versions in service are untouched"):
     versioning.push(_fake_saved_model(tmp_path / "b", "other"), serving,
                     now=2)
+  assert copied
   assert sorted(os.listdir(serving)) == ["1"]
 
 
