@@ -10,7 +10,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 TF_USE_LEGACY_KERAS=1 \
     TF_CPP_MIN_LOG_LEVEL=2
 COPY requirements.lock ./
 RUN pip install --no-cache-dir "uv==0.13.9" \
- && uv pip install --system --no-cache -r requirements.lock
+ && uv pip install --system --no-cache --compile-bytecode -r requirements.lock
 COPY setup.py ./
 COPY components ./components
 COPY pipeline ./pipeline

@@ -103,7 +103,8 @@ def test_gpu_request_is_on_the_trainer_only(tmp_path):
 def test_dockerfile_installs_the_locked_stack_and_the_package():
   dockerfile = open(os.path.join(REPO, "Dockerfile")).read()
   assert re.search(r"^FROM python:3\.10", dockerfile, re.M)
-  assert "uv pip install --system --no-cache -r requirements.lock" in dockerfile
+  assert ("uv pip install --system --no-cache --compile-bytecode "
+          "-r requirements.lock") in dockerfile
   assert "COPY schemas /pipeline/schemas" in dockerfile
   assert kubeflow_runner.IMAGE_SCHEMAS_DIR == "/pipeline/schemas"
   assert "TF_USE_LEGACY_KERAS=1" in dockerfile
