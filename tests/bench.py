@@ -238,7 +238,7 @@ def plot(results: Dict[str, Any], path: str) -> None:
   if trainer is not None:
     ax.barh(names[::-1][trainer], dag["fit_seconds"], color="#dd8452",
             label="of which model.fit epochs")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right")
   ax.bar_label(bars, fmt="%.1f s", padding=3)
   ax.set_xlabel("seconds")
   ax.set_title(f"make run-local, full MNIST, dense_512: {dag['wall_seconds']}"
