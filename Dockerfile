@@ -17,6 +17,7 @@ COPY pipeline ./pipeline
 COPY schemas /pipeline/schemas
 RUN uv pip install --system --no-cache --no-deps . \
  && python -c "import components.trainer.task, pipeline.pipeline"
-# The compiled spec names its own command (TFX's KFP v2 entrypoint); this
-# default makes `docker run IMAGE --executor_class_path ...` do the same.
-ENTRYPOINT ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+# Every compiled task runs `python -m pipeline.kubeflow_entrypoint` (TFX's KFP
+# v2 executor entrypoint, made to accept the open-source KFP driver's
+# artifact hand-over); `docker run IMAGE --executor_class_path ...` does too.
+ENTRYPOINT ["python", "-m", "pipeline.kubeflow_entrypoint"]

@@ -13,9 +13,10 @@ export DATASET DATA_DIR TFDS_DATA_DIR DOWNLOAD_CACHE_DIR OUTPUT_DIR LINEAGE \
        RUNNER SEED TRAIN_FRACTION MAX_EXAMPLES MODEL OPTIMIZER LEARNING_RATE \
        EPOCHS BATCH_SIZE EARLY_STOPPING_PATIENCE REDUCE_LR_PATIENCE MIXED_PRECISION MIN_ACCURACY \
        MAX_ACCURACY_DROP STATS_SAMPLE_RATE ENABLE_CACHE NO_CACHE RERUN_FROM VERBOSE \
+       TUNE TUNE_TRIALS TUNE_EPOCHS TUNE_ALGORITHM TUNE_FAMILIES \
        IMAGES MODEL_DIR SERVING_DIR \
-       IMAGE PIPELINE_ROOT TRAINER_GPUS GPU_RESOURCE KFP_HOST KFP_EXPERIMENT
-IMAGE ?= mnist-tfx-pipeline:latest
+       IMAGE PIPELINE_ROOT TRAINER_GPUS GPU_RESOURCE KFP_HOST KFP_EXPERIMENT \
+       ALLOW_LOCAL_PATHS
 
 .PHONY: help install test run-local bench compile-kubeflow kubeflow image \
         submit-kubeflow models predict lock clean
@@ -60,10 +61,11 @@ compile-kubeflow: install  ## write build/<pipeline>.yaml, the KFP v2 spec (IMAG
 kubeflow: compile-kubeflow
 
 image:  ## build the pipeline image with Docker (IMAGE=<registry>/mnist-tfx:<tag>)
+	@[ -n "$(IMAGE)" ] || { echo "error: IMAGE is not set (make image IMAGE=<registry>/mnist-tfx:<tag>)"; exit 1; }
 	@command -v docker >/dev/null || { echo "docker not found: build the image on a machine with Docker (docker build -t $(IMAGE) .)"; exit 1; }
 	docker build -t $(IMAGE) .
 
-submit-kubeflow: install  ## start a run of the compiled spec (KFP_HOST=, PIPELINE_ROOT=)
+submit-kubeflow: install  ## start a run of the compiled spec, on the root it was compiled with (KFP_HOST=)
 	$(PY) -m pipeline.kubeflow_runner submit
 
 bench: install  ## benchmarks: ingestion, validation cost, trainer throughput

@@ -108,8 +108,8 @@ class PipelineConfig:
         reduce_lr_patience=get("REDUCE_LR_PATIENCE", int),
         mixed_precision=get("MIXED_PRECISION", boolean), seed=get("SEED", int)))
     return cls(**_drop_none(
-        dataset=get("DATASET"), data_dir=get("DATA_DIR"),
-        tfds_data_dir=get("TFDS_DATA_DIR"),
+        dataset=get("DATASET"), data_dir=get("DATA_DIR", _local_or_uri),
+        tfds_data_dir=get("TFDS_DATA_DIR", _local_or_uri),
         download_cache_dir=get("DOWNLOAD_CACHE_DIR"),
         output_dir=get("OUTPUT_DIR", _local_or_uri),
         serving_dir=get("SERVING_DIR", _local_or_uri), lineage=get("LINEAGE"),
@@ -126,15 +126,22 @@ class PipelineConfig:
 
 @dataclasses.dataclass(frozen=True)
 class KubeflowConfig:
-  """Settings of `make compile-kubeflow` / `make submit-kubeflow`."""
-  image: str = "mnist-tfx-pipeline:latest"
+  """Settings of `make compile-kubeflow` / `make submit-kubeflow`.
+
+  Compiling checks them (`kubeflow_runner.check_cluster_settings`): an image
+  and a pipeline root must be given, and local paths need
+  `allow_local_paths`.
+  """
+  image: Optional[str] = None  # <registry>/mnist-tfx:<tag>, every task's
   # Where KFP writes artifacts; serving goes to <pipeline_root>/serving
   # unless SERVING_DIR is set. Compiling never touches it.
-  pipeline_root: str = "gs://YOUR-BUCKET/mnist-tfx"
+  pipeline_root: Optional[str] = None
   trainer_gpus: int = 0  # > 0: the Trainer task requests this many GPUs
   gpu_resource: str = "nvidia.com/gpu"  # accelerator type (Vertex: NVIDIA_L4)
   kfp_host: Optional[str] = None
   experiment: str = "mnist-tfx"
+  # Local or NFS paths in the spec (a volume mounted in every pod; tests).
+  allow_local_paths: bool = False
 
   def __post_init__(self):
     if self.trainer_gpus < 0:
@@ -147,11 +154,20 @@ class KubeflowConfig:
     gpus = get("TRAINER_GPUS")
     if gpus is not None and not gpus.isdigit():
       raise ValueError(f"TRAINER_GPUS={gpus!r} is not a valid int")
+    allow = get("ALLOW_LOCAL_PATHS")
+    try:
+      allow_local_paths = boolean(allow) if allow else None
+    except ValueError:
+      raise ValueError(f"ALLOW_LOCAL_PATHS={allow!r} is not a valid "
+                       "boolean") from None
     return cls(**_drop_none(
-        image=get("IMAGE"), pipeline_root=get("PIPELINE_ROOT"),
+        image=get("IMAGE"),
+        pipeline_root=_local_or_uri(get("PIPELINE_ROOT"))
+        if get("PIPELINE_ROOT") else None,
         trainer_gpus=int(gpus) if gpus else None,
         gpu_resource=get("GPU_RESOURCE"), kfp_host=get("KFP_HOST"),
-        experiment=get("KFP_EXPERIMENT")))
+        experiment=get("KFP_EXPERIMENT"),
+        allow_local_paths=allow_local_paths))
 
 
 def _enable_cache(enable: Optional[bool], no_cache: Optional[bool]

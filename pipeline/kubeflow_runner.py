@@ -2,13 +2,14 @@
 
 `make compile-kubeflow IMAGE=<registry>/mnist-tfx:<tag> PIPELINE_ROOT=gs://...
 DATA_DIR=gs://...` writes `build/<pipeline name>.yaml` (KFP v2 IR) with TFX's
-KubeflowV2DagRunner; compiling reads no cloud storage and needs no cluster.
+KubeflowV2DagRunner; compiling reads no cloud storage and needs no cluster,
+and refuses settings a cluster cannot use (`check_cluster_settings`).
 `make submit-kubeflow KFP_HOST=...` uploads that file and starts a run.
 
-Every task runs in the image built from this repo's Dockerfile, so the
-components and the trainer's `run_fn` import inside the pods. The baseline
-comes from `LatestPushedModel` (serving directory), not a TFX Resolver, so the
-spec runs on the open-source KFP backend as well as on Vertex AI Pipelines.
+Every task runs in the image built from this repo's Dockerfile, through this
+project's entrypoint (`pipeline.kubeflow_entrypoint`), so the same spec runs
+on the open-source KFP 2.x backend and on Vertex AI Pipelines. The baseline
+comes from `LatestPushedModel` (serving directory), not a TFX Resolver.
 """
 from __future__ import annotations
 
@@ -18,10 +19,60 @@ import sys
 from typing import Any, Dict
 
 from pipeline import config as config_lib
+from pipeline import kubeflow_entrypoint
 
 IMAGE_SCHEMAS_DIR = "/pipeline/schemas"  # where the Dockerfile puts schemas/
 TRAINER_NODE_ID = "Trainer"
 POD_DOWNLOAD_CACHE_DIR = "/tmp/mnist-tfx"  # used when DATA_DIR is not set
+CLUSTER_SCHEMES = ("gs://", "s3://")  # what tf.io.gfile reads in the image
+PLACEHOLDER_MARKS = ("YOUR-", "YOUR_", "<", ">")
+
+
+def check_cluster_settings(config: config_lib.PipelineConfig,
+                           kubeflow: config_lib.KubeflowConfig) -> None:
+  """Raises ValueError, in one line naming the setting, for what would
+  compile into a spec that cannot run on a cluster: a missing or placeholder
+  image or pipeline root, or (without ALLOW_LOCAL_PATHS=1) a local path."""
+  image = kubeflow.image or ""
+  if not image:
+    raise ValueError("IMAGE is not set: build and push the image (make image "
+                     "IMAGE=<registry>/mnist-tfx:<tag>), then compile with "
+                     "the same IMAGE=")
+  if any(mark in image for mark in PLACEHOLDER_MARKS):
+    raise ValueError(f"IMAGE={image} is a placeholder: name the image you "
+                     "pushed")
+  name_and_tag = image.rsplit("/", 1)[-1]
+  if "@" not in name_and_tag and (":" not in name_and_tag or
+                                  name_and_tag.endswith(":latest")):
+    raise ValueError(f"IMAGE={image} has no fixed tag: nodes keep whatever "
+                     "':latest' they pulled first; push and name a version "
+                     "tag or a digest (<registry>/mnist-tfx:<tag>)")
+  root = kubeflow.pipeline_root or ""
+  if not root:
+    raise ValueError("PIPELINE_ROOT is not set: where the cluster keeps "
+                     "artifacts, e.g. PIPELINE_ROOT=gs://<bucket>/mnist-tfx "
+                     "or s3://<bucket>/mnist-tfx")
+  if any(mark in root for mark in PLACEHOLDER_MARKS):
+    raise ValueError(f"PIPELINE_ROOT={root} is a placeholder: name your "
+                     "bucket")
+  paths = {"PIPELINE_ROOT": root, "DATA_DIR": config.data_dir,
+           "TFDS_DATA_DIR": config.tfds_data_dir,
+           "SERVING_DIR": config.serving_dir}
+  for setting, path in paths.items():
+    if not path:
+      continue
+    if "://" in path:
+      if not path.startswith(CLUSTER_SCHEMES):
+        raise ValueError(
+            f"{setting}={path}: the pods reach only "
+            f"{' and '.join(CLUSTER_SCHEMES)} (for KFP's MinIO use s3://, "
+            "see README \"Kubeflow Pipelines\")")
+    elif not kubeflow.allow_local_paths:
+      raise ValueError(
+          f"{setting}={path} is a local path, which the cluster's pods cannot "
+          f"read; use {' or '.join(CLUSTER_SCHEMES)}, or set "
+          "ALLOW_LOCAL_PATHS=1 if a shared volume is mounted at that path in "
+          "every pod")
 
 
 def cluster_config(config: config_lib.PipelineConfig,
@@ -60,6 +111,7 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
   """The KFP v2 `PipelineSpec` of the DAG, as a dict."""
   from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_v2  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  check_cluster_settings(config, kubeflow)
   runner = kfp_v2.KubeflowV2DagRunner(
       config=kfp_v2.KubeflowV2DagRunnerConfig(
           default_image=kubeflow.image,
@@ -71,6 +123,10 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
   # The model in service changes between runs of one compiled spec.
   spec["root"]["dag"]["tasks"][pipeline_lib.BASELINE_NODE_ID][
       "cachingOptions"] = {"enableCache": False}
+  for executor in spec["deploymentSpec"]["executors"].values():
+    command = executor["container"]["command"]
+    assert command[-1] == kubeflow_entrypoint.TFX_ENTRYPOINT, command
+    command[-1] = kubeflow_entrypoint.__name__
   return spec
 
 
@@ -95,20 +151,33 @@ def spec_path(config: config_lib.PipelineConfig) -> str:
                       f"{config.pipeline_name}.yaml")
 
 
+def compiled_root(path: str) -> str:
+  """The pipeline root the spec at `path` was compiled with."""
+  import yaml  # pylint: disable=g-import-not-at-top
+  with open(path) as f:
+    return yaml.safe_load(f)["defaultPipelineRoot"]
+
+
 def submit(path: str, kubeflow: config_lib.KubeflowConfig, client=None):
-  """Starts a run of the compiled spec at `path` on `kubeflow.kfp_host`."""
+  """Starts a run of the compiled spec at `path` on `kubeflow.kfp_host`, with
+  the pipeline root it was compiled with."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path}: no compiled spec; run make "
+                            "compile-kubeflow first")
+  root = compiled_root(path)
+  if kubeflow.pipeline_root and kubeflow.pipeline_root != root:
+    raise ValueError(f"PIPELINE_ROOT={kubeflow.pipeline_root} differs from "
+                     f"the root {path} was compiled with ({root}); recompile "
+                     "with make compile-kubeflow, or leave PIPELINE_ROOT unset")
   if client is None:
     if not kubeflow.kfp_host:
       raise ValueError("KFP_HOST is not set (e.g. KFP_HOST="
                        "http://localhost:8080 after port-forwarding ml-pipeline-ui)")
     import kfp  # pylint: disable=g-import-not-at-top
     client = kfp.Client(host=kubeflow.kfp_host)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path}: no compiled spec; run make "
-                            "compile-kubeflow first")
   return client.create_run_from_pipeline_package(
       path, arguments={}, experiment_name=kubeflow.experiment,
-      pipeline_root=kubeflow.pipeline_root)
+      pipeline_root=root)
 
 
 def main(argv=None) -> int:

@@ -12,8 +12,9 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from components.pusher import versioning
 from components.trainer import hparams
 from pipeline import config as config_lib
+from pipeline import kubeflow_entrypoint
 from pipeline import kubeflow_runner
-from tests import kfp_local
+from tools import kfp_emulator
 
 REPO = config_lib.REPO_ROOT
 IMAGE = "registry.example/mnist-tfx:1"
@@ -65,8 +66,9 @@ def test_compiled_spec_has_the_dag_image_and_settings(tmp_path):
   for executor in executors.values():
     container = executor["container"]
     assert container["image"] == IMAGE
-    assert container["command"][-1] == (
-        "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+    assert container["command"] == [
+        "python", "-m", "pipeline.kubeflow_entrypoint"]
+    assert "--json_serialized_inputs_spec_args" in container["args"]
     assert "resources" not in container  # no GPU unless asked for
   text = json.dumps(spec)
   assert "resolver" not in text.lower()
@@ -108,13 +110,15 @@ def test_dockerfile_installs_the_locked_stack_and_the_package():
   assert "COPY schemas /pipeline/schemas" in dockerfile
   assert kubeflow_runner.IMAGE_SCHEMAS_DIR == "/pipeline/schemas"
   assert "TF_USE_LEGACY_KERAS=1" in dockerfile
+  assert ('ENTRYPOINT ["python", "-m", "pipeline.kubeflow_entrypoint"]'
+          in dockerfile)
   ignored = open(os.path.join(REPO, ".dockerignore")).read().split()
   assert {".venv", "outputs", "build", ".git"} <= set(ignored)
 
 
 def test_compile_kubeflow_command_and_submit(tmp_path, monkeypatch, capsys):
-  monkeypatch.setattr(kubeflow_runner, "spec_path",
-                      lambda config: str(tmp_path / "spec.yaml"))
+  spec_file = str(tmp_path / "spec.yaml")
+  monkeypatch.setattr(kubeflow_runner, "spec_path", lambda config: spec_file)
   for name, value in {"DATASET": "mnist", "IMAGE": IMAGE,
                       "PIPELINE_ROOT": "s3://kfp/root", "TRAINER_GPUS": "1",
                       "KFP_HOST": "http://kfp.example"}.items():
@@ -127,53 +131,173 @@ def test_compile_kubeflow_command_and_submit(tmp_path, monkeypatch, capsys):
       self.call = (path, kwargs)
       return "run-1"
   client = FakeClient()
+  # Submitted with the root it was compiled with, whatever is set now.
+  monkeypatch.delenv("PIPELINE_ROOT")
   kubeflow = config_lib.KubeflowConfig.from_env()
-  assert kubeflow_runner.submit(str(tmp_path / "spec.yaml"), kubeflow,
-                                client=client) == "run-1"
-  assert client.call == (str(tmp_path / "spec.yaml"), {
+  assert kubeflow_runner.submit(spec_file, kubeflow, client=client) == "run-1"
+  assert client.call == (spec_file, {
       "arguments": {}, "experiment_name": "mnist-tfx",
       "pipeline_root": "s3://kfp/root"})
+  monkeypatch.setenv("PIPELINE_ROOT", "s3://kfp/other")
+  with pytest.raises(ValueError, match=r"PIPELINE_ROOT=s3://kfp/other "
+                     r"differs from the root .* compiled with \(s3://kfp/root"):
+    kubeflow_runner.submit(spec_file, config_lib.KubeflowConfig.from_env(),
+                           client=client)
   monkeypatch.setenv("TRAINER_GPUS", "two")
   assert kubeflow_runner.main([]) == 1
   assert "TRAINER_GPUS='two' is not a valid int" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_compiled_spec_runs_task_by_task_through_the_kfp_entrypoint(tmp_path):
-  """Every task of the compiled spec runs through TFX's KFP v2 container
-  entrypoint; a rerun of the tail finds the pushed model as baseline."""
+@pytest.mark.parametrize("env, refusal", [
+    ({"IMAGE": ""}, "IMAGE is not set"),
+    ({"IMAGE": "mnist-tfx-pipeline:latest"}, "has no fixed tag"),
+    ({"IMAGE": "registry.example/mnist-tfx"}, "has no fixed tag"),
+    ({"IMAGE": "<registry>/mnist-tfx:<tag>"}, "IMAGE=<registry>/mnist-tfx:<tag> "
+     "is a placeholder"),
+    ({"PIPELINE_ROOT": ""}, "PIPELINE_ROOT is not set"),
+    ({"PIPELINE_ROOT": "gs://YOUR-BUCKET/mnist-tfx"}, "is a placeholder"),
+    ({"PIPELINE_ROOT": "/home/me/kfp"}, "PIPELINE_ROOT=/home/me/kfp is a local "
+     "path"),
+    ({"DATA_DIR": "/data/mnist"}, "DATA_DIR=/data/mnist is a local path"),
+    ({"SERVING_DIR": "/srv/models"}, "SERVING_DIR=/srv/models is a local path"),
+    ({"TFDS_DATA_DIR": "/tfds"}, "TFDS_DATA_DIR=/tfds is a local path"),
+    ({"PIPELINE_ROOT": "minio://mlpipeline/x"}, "the pods reach only gs:// "
+     "and s3://"),
+])
+def test_compile_refuses_what_a_cluster_cannot_use(tmp_path, monkeypatch,
+                                                  capsys, env, refusal):
+  spec_file = tmp_path / "spec.yaml"
+  monkeypatch.setattr(kubeflow_runner, "spec_path",
+                      lambda config: str(spec_file))
+  settings = {"DATASET": "mnist", "IMAGE": IMAGE,
+              "PIPELINE_ROOT": "gs://bucket/root", "DATA_DIR": "gs://b/mnist"}
+  settings.update(env)
+  for name, value in settings.items():
+    monkeypatch.setenv(name, value)
+  assert kubeflow_runner.main([]) == 1
+  err = capsys.readouterr().err
+  assert refusal in err and len(err.strip().splitlines()) == 1
+  assert not spec_file.exists()
+  if "local path" in refusal:  # the explicit opt-in for a shared volume
+    monkeypatch.setenv("ALLOW_LOCAL_PATHS", "1")
+    assert kubeflow_runner.main([]) == 0
+    assert spec_file.exists()
+
+
+@pytest.fixture(scope="module")
+def installed_copy(tmp_path_factory):
+  """This project installed non-editably, as in the image."""
+  target = str(tmp_path_factory.mktemp("image"))
+  kfp_emulator.install_package(REPO, target)
+  return target
+
+
+def _emulate(spec, root, mode, installed_copy, cache=None):
+  return kfp_emulator.run_spec(
+      spec, root, mode=mode, install_dir=installed_copy,
+      path_map={kubeflow_runner.IMAGE_SCHEMAS_DIR:
+                os.path.join(installed_copy, "schemas")},
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cache=cache,
+      log=lambda _: None)
+
+
+def _fake_run_spec(tmp_path, **trainer):
   from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
   config = config_lib.PipelineConfig(
       dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data"),
-      min_accuracy=0.0,
-      trainer=hparams.TrainerConfig(model="dense_100_relu", epochs=1))
-  kubeflow = config_lib.KubeflowConfig(image=IMAGE,
-                                       pipeline_root=str(tmp_path / "root"))
-  spec = kubeflow_runner.compile_pipeline_spec(config, kubeflow)
-  run = dict(path_map={kubeflow_runner.IMAGE_SCHEMAS_DIR:
-                       os.path.join(REPO, "schemas")},
-             env=dict(os.environ, TF_USE_LEGACY_KERAS="1"), log=lambda _: None)
+      min_accuracy=0.0, trainer=hparams.TrainerConfig(
+          model="dense_100_relu", **{"epochs": 2, **trainer}))
+  kubeflow = config_lib.KubeflowConfig(
+      image=IMAGE, pipeline_root=str(tmp_path / "root"),
+      allow_local_paths=True)
+  return kubeflow_runner.compile_pipeline_spec(config, kubeflow)
+
+
+def test_installed_copy_is_what_tasks_import(installed_copy, tmp_path):
+  """The emulator's tasks import the installed copy, not the checkout."""
+  done = subprocess.run(
+      [os.sys.executable, "-c", "import components, pipeline.kubeflow_entrypoint"
+       " as e; print(components.__file__); print(e.__file__)"],
+      env=dict(os.environ, PYTHONPATH=installed_copy), cwd=str(tmp_path),
+      capture_output=True, text=True, check=True)
+  for line in done.stdout.split():
+    assert line.startswith(installed_copy), line
+
+
+def test_restore_input_types_uses_the_declared_type():
+  declared = {"instanceSchema": "title: tfx.Examples\ntype: object\n"}
+  executor_input = {"inputs": {"artifacts": {
+      "examples": {"artifacts": [
+          {"name": "7", "uri": "s3://b/x", "metadata": {"split_names": "[]"},
+           "type": {"schemaTitle": "system.Dataset"}},
+          {"name": "8", "uri": "s3://b/y", "type": {"instanceSchema": ""}},
+          {"name": "9", "uri": "s3://b/z"}]}}}}
+  restored = kubeflow_entrypoint.restore_input_types(
+      executor_input, {"artifacts": {"examples": {"artifactType": declared}}})
+  artifacts = restored["inputs"]["artifacts"]["examples"]["artifacts"]
+  assert [a["type"] for a in artifacts] == [declared] * 3
+  assert [a["uri"] for a in artifacts] == ["s3://b/x", "s3://b/y", "s3://b/z"]
+  assert artifacts[0]["metadata"] == {"split_names": "[]"}
+  with pytest.raises(ValueError, match="'model' is not in the component's"):
+    kubeflow_entrypoint.restore_input_types(
+        {"inputs": {"artifacts": {"model": {"artifacts": [{}]}}}},
+        {"artifacts": {}})
+
+
+@pytest.mark.slow
+def test_tfx_stock_entrypoint_fails_under_the_oss_handover(tmp_path,
+                                                          installed_copy):
+  """The emulator's oss mode reproduces the failure users meet on KFP 2.x:
+  with TFX's own entrypoint, the first task with an input artifact fails."""
+  spec = _fake_run_spec(tmp_path)
+  for executor in spec["deploymentSpec"]["executors"].values():
+    executor["container"]["command"][-1] = kubeflow_entrypoint.TFX_ENTRYPOINT
+  with pytest.raises(kfp_emulator.TaskFailed,
+                     match=r"(?s)Could not import system\.(Dataset|Artifact)"):
+    _emulate(spec, str(tmp_path / "run"), "oss", installed_copy)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", kfp_emulator.MODES)
+def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
+                                                 mode):
+  """The whole compiled DAG runs task by task as the KFP backend in `mode`
+  hands artifacts over; a second run of the spec takes the data and training
+  tasks from KFP's cache, finds the pushed model as its baseline, and does not
+  push it again."""
+  spec = _fake_run_spec(tmp_path)
+  cache = {}
   try:
-    first = kfp_local.run_spec(spec, str(tmp_path / "run1"), **run)
-  except subprocess.CalledProcessError as e:
-    pytest.fail(e.stderr.decode()[-3000:])
+    first = _emulate(spec, str(tmp_path / "run1"), mode, installed_copy, cache)
+  except kfp_emulator.TaskFailed as e:
+    pytest.fail(str(e))
+  assert first.executed == kfp_emulator.task_order(spec)
+  if mode == "oss":  # every form of the open-source hand-over was met
+    assert set(first.forms) == set(kfp_emulator.OSS_FORMS)
+  out = first.outputs
   serving = str(tmp_path / "root" / "serving" / "mnist")
-  assert first["LatestPushedModel"]["model"]["metadata"]["found"] == 0
-  assert first["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
-  pushed = first["Pusher"]["pushed_model"]["metadata"]
+  assert out["LatestPushedModel"]["model"]["metadata"]["found"] == 0
+  assert out["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
+  pushed = out["Pusher"]["pushed_model"]["metadata"]
   assert pushed["pushed"] == 1 and pushed["new_version"] == 1
   assert versioning.latest_version_dir(serving) == pushed["pushed_destination"]
+  # Pod logs: one line per epoch, no carriage-return progress bars.
+  with open(first.logs["Trainer"]) as f:
+    trainer_log = f.read()
+  assert "\r" not in trainer_log
+  assert re.findall(r"^epoch (\d)/2 .*val_accuracy", trainer_log, re.M) == [
+      "1", "2"]
 
-  second = kfp_local.run_spec(
-      spec, str(tmp_path / "run2"), **run, upstream=first,
-      only=["LatestPushedModel", "Evaluator", "Pusher"])
-  baseline = second["LatestPushedModel"]["model"]["metadata"]
+  second = _emulate(spec, str(tmp_path / "run2"), mode, installed_copy, cache)
+  assert second.executed == ["LatestPushedModel", "Evaluator", "Pusher"]
+  baseline = second.outputs["LatestPushedModel"]["model"]["metadata"]
   assert baseline["found"] == 1
   assert baseline["version_dir"] == pushed["pushed_destination"]
-  assert baseline["source_model"] == first["Trainer"]["model"]["uri"]
-  blessing = second["Evaluator"]["blessing"]["metadata"]
+  assert baseline["source_model"] == out["Trainer"]["model"]["uri"]
+  blessing = second.outputs["Evaluator"]["blessing"]["metadata"]
   assert blessing["blessed"] == 1  # the same model: no drop
   assert blessing["baseline_version_dir"] == pushed["pushed_destination"]
-  assert second["Pusher"]["pushed_model"]["metadata"]["new_version"] == 0
+  assert second.outputs["Pusher"]["pushed_model"]["metadata"][
+      "new_version"] == 0
   assert versioning.existing_versions(serving) == [
       int(pushed["pushed_version"])]

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import time
 from typing import Dict, List, Optional
 
@@ -46,6 +47,23 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return strategy
   print("no GPU visible: training on CPU", flush=True)
   return tf.distribute.get_strategy()
+
+
+class EpochLine(keras.callbacks.Callback):
+  """One log line per epoch, instead of Keras' carriage-return bars."""
+
+  def __init__(self, epochs: int):
+    super().__init__()
+    self.epochs = epochs
+    self._start = 0.0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    metrics = "  ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items())
+    print(f"epoch {epoch + 1}/{self.epochs}  {metrics}  "
+          f"({time.perf_counter() - self._start:.1f} s)", flush=True)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -116,7 +134,9 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
         monitor="val_loss", patience=config.early_stopping_patience,
         restore_best_weights=True))
   history = model.fit(train_ds, validation_data=eval_ds, epochs=config.epochs,
-                      callbacks=callbacks, verbose=2 if _quiet() else 1)
+                      callbacks=callbacks + ([EpochLine(config.epochs)]
+                                             if _quiet() else []),
+                      verbose=0 if _quiet() else 1)
   history_dict = {k: [float(v) for v in vs] for k, vs in
                   history.history.items()}
   # 0-based epochs this fit ran; starts above 0 when resumed from a backup.
@@ -160,5 +180,9 @@ def _write(directory: str, name: str, text: str) -> None:
 
 
 def _quiet() -> bool:
-  """Keras progress bars only on a terminal; one line per epoch in logs."""
-  return os.environ.get("KERAS_PROGRESS", "") == "epoch"
+  """Keras progress bars only on a terminal; one line per epoch in logs
+  (pod logs, CI). KERAS_PROGRESS=bar or =epoch forces either."""
+  choice = os.environ.get("KERAS_PROGRESS", "")
+  if choice in ("bar", "epoch"):
+    return choice == "epoch"
+  return not sys.stdout.isatty()

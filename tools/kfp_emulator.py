@@ -1,0 +1,320 @@
+"""Runs a compiled KFP v2 pipeline spec on this machine, as a KFP backend would.
+
+A stand-in for KFP's driver and launcher, enough for this pipeline's TFX
+container tasks, in one of two modes:
+
+* `vertex`: input artifacts are handed over with the types the spec declares,
+  as Vertex AI Pipelines does.
+* `oss`: the open-source KFP 2.x hand-over. The driver resolves input
+  artifacts from its ML Metadata and passes them with generic titles
+  (tfx.Examples as `system.Dataset`, tfx.Model and tfx.PushedModel as
+  `system.Model`, everything else as `system.Artifact`), or with an empty
+  instance schema, or with no type at all (the three forms take turns, so
+  every run sees all three); names are ML Metadata ids, metadata numbers come
+  back as floats, and `display_name` and `store_session_info` are added.
+  Output artifacts get the spec's declared types, plus the launcher's own
+  `executor-logs` output typed `system.Artifact` (KFP 2.5+), and a null
+  metadata value in the executor output fails the task, as the launcher's
+  ML Metadata recording does. (Read in kubeflow/pipelines' backend/src/v2:
+  driver/resolve.go, metadata/client.go, component/launcher_v2.go.)
+
+Each task runs as its own process: the container's command and arguments from
+the spec, with the `ExecutorInput` in place of `{{$}}`, in a working directory
+outside the repository, importing this project from an installed, non-editable
+copy (`install_package`, as in the image) rather than from the checkout.
+`python` in a command is this interpreter, and `path_map` stands in for paths
+that exist only in the image (the schemas). KFP's caching is emulated: a task
+with caching on whose component, parameters and input artifacts match an
+earlier execution in `cache` reuses that execution's outputs.
+
+Not emulated: the image, Kubernetes, resources, retries, and object storage
+other than what `tf.io.gfile` reaches from here.
+
+`python -m tools.kfp_emulator SPEC.yaml --mode oss --root DIR` runs a spec.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Any, Dict, List, Mapping, Optional
+
+MODES = ("vertex", "oss")
+PLACEHOLDER = "{{$}}"
+# How the open-source driver titles TFX artifact types.
+OSS_TITLES = {"tfx.Examples": "system.Dataset", "tfx.Model": "system.Model",
+              "tfx.PushedModel": "system.Model"}
+OSS_FORMS = ("system title", "empty instance schema", "no type")
+
+
+class TaskFailed(RuntimeError):
+  """A task exited non-zero; the message ends with its log's tail."""
+
+
+@dataclasses.dataclass
+class RunResult:
+  outputs: Dict[str, Dict[str, Any]]  # task -> output key -> runtime artifact
+  executed: List[str]
+  cached: List[str]
+  forms: collections.Counter  # oss hand-over forms used, by name
+  logs: Dict[str, str]  # task -> log file
+
+
+def task_order(spec: Mapping[str, Any]) -> List[str]:
+  """The root DAG's task names, each after every task it depends on."""
+  tasks = spec["root"]["dag"]["tasks"]
+  order: List[str] = []
+  visiting = set()
+
+  def visit(name):
+    if name in order:
+      return
+    if name in visiting:
+      raise ValueError(f"cycle at task {name}")
+    visiting.add(name)
+    for dep in sorted(upstream_tasks(tasks[name])):
+      visit(dep)
+    order.append(name)
+
+  for name in sorted(tasks):
+    visit(name)
+  return order
+
+
+def upstream_tasks(task: Mapping[str, Any]) -> set:
+  deps = set(task.get("dependentTasks", []))
+  for artifact in task.get("inputs", {}).get("artifacts", {}).values():
+    deps.add(artifact["taskOutputArtifact"]["producerTask"])
+  return deps
+
+
+def install_package(repo: str, target: str) -> str:
+  """Installs this project non-editably into `target`, as the Dockerfile
+  does: its sources copied (setup.py, components/, pipeline/), installed
+  without dependencies, with the schemas at `target/schemas`."""
+  source = tempfile.mkdtemp(prefix="kfp-image-src-")
+  shutil.copy(os.path.join(repo, "setup.py"), source)
+  for package in ("components", "pipeline"):
+    shutil.copytree(os.path.join(repo, package), os.path.join(source, package),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+  subprocess.run(
+      [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+       "--no-build-isolation", "--disable-pip-version-check", "--target",
+       target, source], check=True, cwd=source, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT)
+  shutil.rmtree(source, ignore_errors=True)
+  shutil.copytree(os.path.join(repo, "schemas"),
+                  os.path.join(target, "schemas"), dirs_exist_ok=True)
+  return target
+
+
+def _title(artifact_type: Mapping[str, Any]) -> str:
+  if "schemaTitle" in artifact_type:
+    return artifact_type["schemaTitle"]
+  for line in artifact_type.get("instanceSchema", "").splitlines():
+    if line.startswith("title:"):
+      return line.split(":", 1)[1].strip()
+  return ""
+
+
+class _Handover:
+  """Turns a producer's output artifact into a consumer's input artifact."""
+
+  def __init__(self, mode: str):
+    if mode not in MODES:
+      raise ValueError(f"unknown mode {mode!r}; choose one of {list(MODES)}")
+    self.mode = mode
+    self.forms: collections.Counter = collections.Counter()
+    self._next_id = 0
+
+  def __call__(self, artifact: Mapping[str, Any]) -> Dict[str, Any]:
+    artifact = json.loads(json.dumps(artifact))  # a copy, as through a store
+    if self.mode == "vertex":
+      return artifact
+    self._next_id += 1
+    form = OSS_FORMS[(self._next_id - 1) % len(OSS_FORMS)]
+    self.forms[form] += 1
+    title = OSS_TITLES.get(_title(artifact.get("type", {})), "system.Artifact")
+    artifact.pop("type", None)
+    if form == "system title":
+      artifact["type"] = {"schemaTitle": title, "schemaVersion": "0.0.1"}
+    elif form == "empty instance schema":
+      artifact["type"] = {"instanceSchema": ""}
+    metadata = {k: float(v) if isinstance(v, (int, bool)) else v
+                for k, v in artifact.get("metadata", {}).items()}
+    metadata.setdefault("display_name", artifact["name"].rsplit("-", 1)[-1])
+    metadata.setdefault("store_session_info", json.dumps(
+        {"provider": "minio", "params": {}}))
+    artifact["metadata"] = metadata
+    artifact["name"] = str(self._next_id)  # an ML Metadata artifact id
+    return artifact
+
+
+def _replace_paths(value: Any, path_map: Mapping[str, str]) -> Any:
+  if isinstance(value, str):
+    for old, new in path_map.items():
+      value = value.replace(old, new)
+  return value
+
+
+def _cache_key(component: str, container: Mapping[str, Any],
+               parameters: Mapping[str, Any],
+               artifacts: Mapping[str, Any]) -> str:
+  fingerprint = json.dumps(
+      [component, container, parameters,
+       {k: [(a["uri"], a.get("metadata", {})) for a in v["artifacts"]]
+        for k, v in artifacts.items()}], sort_keys=True)
+  return hashlib.sha256(fingerprint.encode()).hexdigest()
+
+
+def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
+             install_dir: Optional[str] = None,
+             path_map: Optional[Mapping[str, str]] = None,
+             env: Optional[Mapping[str, str]] = None,
+             cache: Optional[Dict[str, Dict[str, Any]]] = None,
+             log=print) -> RunResult:
+  """Executes every task of `spec`, in dependency order, under `root`.
+
+  `install_dir`: an `install_package` directory the tasks import the project
+  from (None: whatever `env` gives). `cache` (a dict, updated in place) holds
+  earlier executions' outputs by cache key. Raises `TaskFailed` when a task
+  fails; later tasks do not run.
+  """
+  handover = _Handover(mode)
+  path_map = dict(path_map or {})
+  cache = {} if cache is None else cache
+  task_env = dict(os.environ if env is None else env)
+  if install_dir:
+    task_env["PYTHONPATH"] = install_dir
+  work_dir = tempfile.mkdtemp(prefix="kfp-task-cwd-")  # outside the repo
+  outputs: Dict[str, Dict[str, Any]] = {}
+  result = RunResult(outputs, [], [], handover.forms, {})
+  executors = spec["deploymentSpec"]["executors"]
+  for name in task_order(spec):
+    task = spec["root"]["dag"]["tasks"][name]
+    component_name = task["componentRef"]["name"]
+    component = spec["components"][component_name]
+    container = executors[component["executorLabel"]]["container"]
+    inputs = task.get("inputs", {})
+    parameters = {
+        key: _replace_paths(p["runtimeValue"]["constant"], path_map)
+        for key, p in inputs.get("parameters", {}).items()}
+    artifacts = {}
+    for key, artifact in inputs.get("artifacts", {}).items():
+      source = artifact["taskOutputArtifact"]
+      produced = outputs[source["producerTask"]][source["outputArtifactKey"]]
+      artifacts[key] = {"artifacts": [handover(produced)]}
+    key = _cache_key(component_name, container, parameters,
+                     {k: {"artifacts": [
+                         outputs[a["taskOutputArtifact"]["producerTask"]][
+                             a["taskOutputArtifact"]["outputArtifactKey"]]]}
+                      for k, a in inputs.get("artifacts", {}).items()})
+    if task.get("cachingOptions", {}).get("enableCache") and key in cache:
+      outputs[name] = json.loads(json.dumps(cache[key]))
+      result.cached.append(name)
+      log(f"kfp task {name}: cached")
+      continue
+
+    task_dir = os.path.join(root, name)
+    os.makedirs(task_dir, exist_ok=True)
+    output_file = os.path.join(task_dir, "executor_output.json")
+    declared = component.get("outputDefinitions", {}).get("artifacts", {})
+    executor_input = {
+        "inputs": {"parameterValues": parameters, "artifacts": artifacts},
+        "outputs": {"outputFile": output_file, "artifacts": {
+            out: {"artifacts": [{
+                "name": f"{name}-{out}", "type": definition["artifactType"],
+                "uri": _join(root, name, out), "metadata": {}}]}
+            for out, definition in declared.items()}}}
+    if mode == "oss":
+      executor_input["outputs"]["artifacts"]["executor-logs"] = {
+          "artifacts": [{"name": "executor-logs", "type": {
+              "schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"},
+                         "uri": _join(root, name, "executor-logs"),
+                         "metadata": {}}]}
+    args = [arg.replace(PLACEHOLDER, json.dumps(executor_input))
+            for arg in container.get("args", [])]
+    command = list(container["command"])
+    if command[0] == "python":
+      command[0] = sys.executable
+    log_path = os.path.join(task_dir, "log.txt")
+    result.logs[name] = log_path
+    log(f"kfp task {name}: {' '.join(command[1:3])} ({mode})")
+    with open(log_path, "wb") as log_file:
+      done = subprocess.run(command + args, env=task_env, cwd=work_dir,
+                            stdout=log_file, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0 or not os.path.exists(output_file):
+      with open(log_path, errors="replace") as f:
+        tail = f.read()[-4000:]
+      raise TaskFailed(f"task {name} exited {done.returncode} "
+                       f"({'no' if not os.path.exists(output_file) else 'an'}"
+                       f" executor output); log {log_path}:\n{tail}")
+    with open(output_file) as f:
+      reported = json.load(f).get("artifacts", {})
+    nulls = [f"{out}.{k}" for out, v in reported.items()
+             for a in v.get("artifacts", [])
+             for k, value in a.get("metadata", {}).items() if value is None]
+    if mode == "oss" and nulls:
+      raise TaskFailed(f"task {name}: the launcher cannot record null "
+                       f"metadata {nulls}")
+    outputs[name] = {}
+    for out, passed in executor_input["outputs"]["artifacts"].items():
+      if out == "executor-logs":
+        continue
+      artifact = dict(passed["artifacts"][0])
+      written = (reported.get(out) or {}).get("artifacts") or [{}]
+      artifact["metadata"] = written[0].get("metadata", {})
+      outputs[name][out] = artifact
+    cache[key] = json.loads(json.dumps(outputs[name]))
+    result.executed.append(name)
+  shutil.rmtree(work_dir, ignore_errors=True)
+  return result
+
+
+def _join(root: str, *parts: str) -> str:
+  if "://" in root:
+    return "/".join([root.rstrip("/"), *parts])
+  return os.path.join(root, *parts)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("spec", help="a compiled spec (make compile-kubeflow)")
+  parser.add_argument("--mode", choices=MODES, default="oss")
+  parser.add_argument("--root", required=True,
+                      help="where task outputs and logs go")
+  args = parser.parse_args(argv)
+  import yaml  # pylint: disable=g-import-not-at-top
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  with open(args.spec) as f:
+    spec = yaml.safe_load(f)
+  install_dir = install_package(repo, tempfile.mkdtemp(prefix="kfp-image-"))
+  try:
+    result = run_spec(spec, os.path.abspath(args.root), mode=args.mode,
+                      install_dir=install_dir, path_map={
+                          "/pipeline/schemas": os.path.join(install_dir,
+                                                            "schemas")})
+  except TaskFailed as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  finally:
+    shutil.rmtree(install_dir, ignore_errors=True)
+  print(f"ran {len(result.executed)} tasks ({args.mode} hand-over), "
+        f"{len(result.cached)} cached; logs under {args.root}")
+  pushed = result.outputs.get("Pusher", {}).get("pushed_model", {}).get(
+      "metadata", {})
+  print(f"pushed to {pushed['pushed_destination']}" if pushed.get("pushed")
+        else "not pushed (see the Evaluator's blessing)")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
