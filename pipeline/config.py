@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Mapping, Optional
+import shlex
+from typing import List, Mapping, Optional, Tuple
 
 from components.ingestion import datasets
 from components.trainer import hparams
@@ -41,6 +42,7 @@ class PipelineConfig:
   stats_sample_rate: float = 1.0
   enable_cache: bool = True
   rerun_from: Optional[str] = None  # recompute this component and all after
+  beam_args: Tuple[str, ...] = ()  # BEAM_PIPELINE_ARGS, split like a shell
 
   def __post_init__(self):
     datasets.get_dataset_info(self.dataset)  # validates the name
@@ -84,8 +86,12 @@ class PipelineConfig:
     return DEFAULT_MIN_ACCURACY[self.dataset]
 
   @property
-  def beam_pipeline_args(self):
-    return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+  def beam_pipeline_args(self) -> List[str]:
+    """Beam options of StatisticsGen and the Evaluator: `BEAM_PIPELINE_ARGS`
+    if given (e.g. `--runner=DataflowRunner --project=... --region=...
+    --temp_location=gs://...`), else Beam's DirectRunner in this process."""
+    return list(self.beam_args) or [
+        "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
   @classmethod
   def from_env(cls, env: Mapping[str, str] = os.environ) -> "PipelineConfig":
@@ -121,7 +127,8 @@ class PipelineConfig:
         stats_sample_rate=get("STATS_SAMPLE_RATE", float),
         enable_cache=_enable_cache(get("ENABLE_CACHE", boolean),
                                    get("NO_CACHE", boolean)),
-        rerun_from=get("RERUN_FROM")), trainer=trainer)
+        rerun_from=get("RERUN_FROM"),
+        beam_args=get("BEAM_PIPELINE_ARGS", _shell_words)), trainer=trainer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +187,10 @@ def _enable_cache(enable: Optional[bool], no_cache: Optional[bool]
 def _local_or_uri(value: str) -> str:
   """Absolute local paths; gs://, s3://, minio:// URIs as given."""
   return value if "://" in value else os.path.abspath(value)
+
+
+def _shell_words(value: str) -> Tuple[str, ...]:
+  return tuple(shlex.split(value))
 
 
 def _drop_none(**kwargs):

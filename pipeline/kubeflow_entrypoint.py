@@ -20,6 +20,8 @@ open-source KFP 2.x backend, rather than Vertex AI, runs the task:
 * **Null metadata.** The open-source launcher refuses a null metadata value
   in the executor output (TFX writes one for an unset property); such values
   are dropped from the output file.
+* **Object storage.** `s3://` (MinIO, S3) is registered with `tf.io.gfile`
+  before the executor runs (`components.storage`).
 * **Exit.** TensorFlow and Beam threads can abort the interpreter at exit
   ("pure virtual method called", exit 134) after the executor has written its
   output, failing a finished task. Once the executor output file is written,
@@ -30,8 +32,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
-import os
 import sys
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
@@ -120,19 +120,15 @@ def _clean_output_file(path: str) -> None:
 
 
 def _exit_now(code: int) -> None:
-  """Exits without interpreter teardown (see the module docstring)."""
-  logging.shutdown()
-  for stream in (sys.stdout, sys.stderr):
-    try:
-      stream.flush()
-    except (OSError, ValueError):
-      pass
-  os._exit(code)  # pylint: disable=protected-access
+  from components import storage  # pylint: disable=g-import-not-at-top
+  storage.exit_process(code)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
   argv = sys.argv[1:] if argv is None else argv
   import components  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import  (Keras 2 first)
+  from components import storage  # pylint: disable=g-import-not-at-top
+  storage.enable_object_storage()  # s3:// (MinIO) roots
   from absl import app  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_entrypoint  # pylint: disable=g-import-not-at-top
 

@@ -47,8 +47,10 @@ def _run_locked(config: config_lib.PipelineConfig) -> Dict[str, Any]:
   from pipeline import report  # pylint: disable=g-import-not-at-top
   from pipeline import summary as summary_lib  # pylint: disable=g-import-not-at-top
 
+  from components import storage  # pylint: disable=g-import-not-at-top
   from components.pusher import versioning  # pylint: disable=g-import-not-at-top
 
+  storage.enable_object_storage()  # SERVING_DIR or DATA_DIR on s3://
   if versioning.is_local(config.serving_model_dir):
     check_writable(config.serving_model_dir, "SERVING_DIR")
   os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
@@ -154,4 +156,5 @@ def main(argv: Optional[list] = None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from components import storage  # pylint: disable=g-import-not-at-top
+  storage.exit_process(main())  # no teardown abort after S3 use

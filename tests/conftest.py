@@ -58,3 +58,23 @@ def write_fake_dataset(directory, num_train=60, num_test=20, seed=0,
 @pytest.fixture
 def fake_data_dir(tmp_path):
   return write_fake_dataset(tmp_path / "fake_mnist")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+  """A real S3 endpoint on localhost (moto's server mode), with bucket `kfp`;
+  yields the environment a client needs to reach it."""
+  import boto3  # pylint: disable=g-import-not-at-top
+  from moto.server import ThreadedMotoServer  # pylint: disable=g-import-not-at-top
+  import logging  # pylint: disable=g-import-not-at-top
+  logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line a call
+  server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+  server.start()
+  host, port = server.get_host_and_port()
+  env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+         "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+  boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"],
+               region_name="us-east-1", aws_access_key_id="test",
+               aws_secret_access_key="test").create_bucket(Bucket="kfp")
+  yield env
+  server.stop()

@@ -301,3 +301,69 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
       "new_version"] == 0
   assert versioning.existing_versions(serving) == [
       int(pushed["pushed_version"])]
+
+
+@pytest.mark.slow
+def test_compiled_spec_runs_on_s3_under_the_oss_driver(tmp_path, s3_server,
+                                                       installed_copy):
+  """Pipeline root and serving directory on s3:// (a real S3 server on
+  localhost, as Kubeflow's MinIO): the oss-mode run pushes a model that loads
+  from s3://."""
+  from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
+  config = config_lib.PipelineConfig(
+      dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data"),
+      min_accuracy=0.0, serving_dir="s3://kfp/serving",
+      trainer=hparams.TrainerConfig(model="dense_100_relu", epochs=1))
+  kubeflow = config_lib.KubeflowConfig(
+      image=IMAGE, pipeline_root="s3://kfp/root", allow_local_paths=True)
+  spec = kubeflow_runner.compile_pipeline_spec(config, kubeflow)
+  try:
+    result = kfp_emulator.run_spec(
+        spec, "s3://kfp/root/run1", mode="oss", install_dir=installed_copy,
+        local_dir=str(tmp_path / "logs"),
+        path_map={kubeflow_runner.IMAGE_SCHEMAS_DIR:
+                  os.path.join(installed_copy, "schemas")},
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **s3_server),
+        log=lambda _: None)
+  except kfp_emulator.TaskFailed as e:
+    pytest.fail(str(e))
+  pushed = result.outputs["Pusher"]["pushed_model"]["metadata"]
+  assert pushed["pushed"] == 1
+  assert pushed["pushed_destination"].startswith("s3://kfp/serving/mnist/")
+  assert result.outputs["Trainer"]["model"]["uri"].startswith("s3://kfp/root/")
+  # The pushed model loads from s3:// and classifies.
+  load = subprocess.run(
+      [os.sys.executable, "-c",
+       "import sys, numpy as np, components, tensorflow as tf;"
+       "from components import storage; storage.enable_object_storage();"
+       "m = tf.saved_model.load(sys.argv[1]);"
+       "p = m.signatures['serving_images'](tf.constant(np.zeros((2, 784), "
+       "np.float32)));"
+       "print('shape', list(p.values())[0].shape);"
+       "storage.exit_process(0)",
+       pushed["pushed_destination"]],
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **s3_server),
+      capture_output=True, text=True, check=False)
+  assert load.returncode == 0, load.stderr[-2000:]
+  assert "shape (2, 10)" in load.stdout
+
+
+def test_beam_pipeline_args_reach_statistics_and_evaluator(tmp_path):
+  """BEAM_PIPELINE_ARGS replace the in-process DirectRunner of the Beam
+  components (StatisticsGen, Evaluator), e.g. to run them on Dataflow."""
+  dataflow = ("--runner=DataflowRunner --project=my-project "
+              "--region=europe-west4 --temp_location=gs://bucket/tmp")
+  config = config_lib.PipelineConfig.from_env(
+      {"DATASET": "mnist", "DATA_DIR": "gs://bucket/mnist",
+       "BEAM_PIPELINE_ARGS": dataflow})
+  spec, _ = _compile(tmp_path, config=config)
+  executors = spec["deploymentSpec"]["executors"]
+  for task in ("StatisticsGen", "Evaluator"):
+    args = executors[f"{task}_executor"]["container"]["args"]
+    assert args[-4:] == dataflow.split(), task
+    assert "--direct_running_mode=in_memory" not in args
+  default, _ = _compile(tmp_path, config=config_lib.PipelineConfig(
+      dataset="mnist", data_dir="gs://bucket/mnist"))
+  assert default["deploymentSpec"]["executors"]["Evaluator_executor"][
+      "container"]["args"][-2:] == ["--direct_running_mode=in_memory",
+                                     "--direct_num_workers=1"]

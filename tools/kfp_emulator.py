@@ -179,14 +179,18 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
              path_map: Optional[Mapping[str, str]] = None,
              env: Optional[Mapping[str, str]] = None,
              cache: Optional[Dict[str, Dict[str, Any]]] = None,
-             log=print) -> RunResult:
-  """Executes every task of `spec`, in dependency order, under `root`.
+             local_dir: Optional[str] = None, log=print) -> RunResult:
+  """Executes every task of `spec`, in dependency order; output artifacts go
+  under `root` (a local path or a `gs://`/`s3://` URI), task logs and
+  executor output files under `local_dir` (default: `root`, if local).
 
   `install_dir`: an `install_package` directory the tasks import the project
   from (None: whatever `env` gives). `cache` (a dict, updated in place) holds
   earlier executions' outputs by cache key. Raises `TaskFailed` when a task
   fails; later tasks do not run.
   """
+  if local_dir is None and "://" in root:
+    raise ValueError(f"root {root} is not local: pass local_dir for logs")
   handover = _Handover(mode)
   path_map = dict(path_map or {})
   cache = {} if cache is None else cache
@@ -222,7 +226,7 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
       log(f"kfp task {name}: cached")
       continue
 
-    task_dir = os.path.join(root, name)
+    task_dir = os.path.join(local_dir or root, name)
     os.makedirs(task_dir, exist_ok=True)
     output_file = os.path.join(task_dir, "executor_output.json")
     declared = component.get("outputDefinitions", {}).get("artifacts", {})

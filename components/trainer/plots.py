@@ -1,9 +1,11 @@
 """Training curves as the course plots them: loss and accuracy per epoch."""
 from __future__ import annotations
 
+import io
 from typing import Dict, List
 
 import matplotlib
+import tensorflow as tf
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -29,5 +31,9 @@ def plot_history(history: Dict[str, List[float]], path: str,
   if title:
     fig.suptitle(title)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=100)
   plt.close(fig)
+  # Through tf.io.gfile: the run directory may be on gs:// or s3://.
+  with tf.io.gfile.GFile(path, "wb") as f:
+    f.write(buffer.getvalue())
