@@ -8,7 +8,10 @@ FROM python:3.10-slim
 WORKDIR /pipeline
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 TF_USE_LEGACY_KERAS=1 \
     TF_CPP_MIN_LOG_LEVEL=2
-COPY requirements.lock ./
+# LOCK=requirements-gpu.lock (`make image GPU=1`): the GPU variant, with
+# CUDA-enabled TensorFlow and NVIDIA's CUDA/cuDNN wheels (GPU_IMAGE=).
+ARG LOCK=requirements.lock
+COPY ${LOCK} ./requirements.lock
 RUN pip install --no-cache-dir "uv==0.13.9" \
  && uv pip install --system --no-cache --compile-bytecode -r requirements.lock
 COPY setup.py ./

@@ -5,8 +5,14 @@ SHELL := /bin/bash
 VENV    := .venv
 PY      := $(VENV)/bin/python
 UV      := $(VENV)/bin/uv
-STAMP   := $(VENV)/.installed
 UV_VERSION := 0.13.9
+# GPU=1 (or a GPU that nvidia-smi sees): CUDA-enabled TensorFlow from the
+# second lock; GPU=0 forces the CPU lock.
+GPU     ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
+LOCK    := $(if $(filter 1,$(GPU)),requirements-gpu.lock,requirements.lock)
+STAMP   := $(VENV)/.installed-$(if $(filter 1,$(GPU)),gpu,cpu)
+# The image is the CPU variant unless GPU=1 is given (`make image GPU=1`).
+IMAGE_LOCK := $(if $(filter command line environment,$(origin GPU)),$(LOCK),requirements.lock)
 
 # Settings of `run-local` (see README "Configuration"); passed as environment.
 export DATASET DATA_DIR TFDS_DATA_DIR DOWNLOAD_CACHE_DIR OUTPUT_DIR LINEAGE \
@@ -16,10 +22,11 @@ export DATASET DATA_DIR TFDS_DATA_DIR DOWNLOAD_CACHE_DIR OUTPUT_DIR LINEAGE \
        TUNE TUNE_TRIALS TUNE_EPOCHS TUNE_ALGORITHM TUNE_FAMILIES TUNE_FROM \
        IMAGES MODEL_DIR SERVING_DIR \
        IMAGE PIPELINE_ROOT TRAINER_GPUS GPU_RESOURCE KFP_HOST KFP_EXPERIMENT \
-       ALLOW_LOCAL_PATHS BEAM_PIPELINE_ARGS
+       ALLOW_LOCAL_PATHS BEAM_PIPELINE_ARGS GPU_IMAGE S3_ENDPOINT_URL S3_REGION \
+       S3_CREDENTIALS_SECRET
 
 .PHONY: help install test run-local bench compile-kubeflow kubeflow image \
-        submit-kubeflow models predict lock clean
+        submit-kubeflow models predict lock gpu-check clean
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -28,20 +35,21 @@ help:  ## show this help
 	@echo "  e.g. make run-local DATASET=mnist DATA_DIR=/path/to/mnist-idx-files"
 	@echo "       make models   (model presets and optimizers for MODEL= / OPTIMIZER=)"
 
-install: $(STAMP)  ## create .venv (Python 3.10) from requirements.lock; idempotent
+install: $(STAMP)  ## create .venv (Python 3.10) from requirements.lock (GPU=1: requirements-gpu.lock); idempotent
 
 # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on these machines)
 # Python would otherwise recompile TensorFlow, TFX and Beam on every start
 # (15 s instead of 6 s before a run's first line).
 
-$(STAMP): requirements.lock setup.py
+$(STAMP): $(LOCK) setup.py
 	@set -e; python310=$$(tools/find_python310.sh); \
 	echo "using $$python310"; \
 	[ -x $(PY) ] || $$python310 -m venv $(VENV); \
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; \
-	$(UV) pip sync --quiet --compile-bytecode --python $(PY) requirements.lock; \
+	$(UV) pip sync --quiet --compile-bytecode --python $(PY) $(LOCK); \
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .; \
-	touch $(STAMP); echo "installed into $(VENV)"
+	rm -f $(VENV)/.installed-*; touch $(STAMP); \
+	echo "installed $(LOCK) into $(VENV)"
 
 test: install  ## run the test suite (what CI runs)
 	$(PY) -m pytest tests
@@ -60,10 +68,10 @@ compile-kubeflow: install  ## write build/<pipeline>.yaml, the KFP v2 spec (IMAG
 
 kubeflow: compile-kubeflow
 
-image:  ## build the pipeline image with Docker (IMAGE=<registry>/mnist-tfx:<tag>)
+image:  ## build the pipeline image with Docker (IMAGE=<registry>/mnist-tfx:<tag>; GPU=1: the CUDA variant)
 	@[ -n "$(IMAGE)" ] || { echo "error: IMAGE is not set (make image IMAGE=<registry>/mnist-tfx:<tag>)"; exit 1; }
 	@command -v docker >/dev/null || { echo "docker not found: build the image on a machine with Docker (docker build -t $(IMAGE) .)"; exit 1; }
-	docker build -t $(IMAGE) .
+	docker build -t $(IMAGE) --build-arg LOCK=$(IMAGE_LOCK) .
 
 submit-kubeflow: install  ## start a run of the compiled spec, on the root it was compiled with (KFP_HOST=)
 	$(PY) -m pipeline.kubeflow_runner submit
@@ -71,9 +79,15 @@ submit-kubeflow: install  ## start a run of the compiled spec, on the root it wa
 bench: install  ## benchmarks: ingestion, validation cost, trainer throughput
 	$(PY) -m tests.bench
 
-lock: install  ## re-resolve requirements.in into requirements.lock (needs uv, PyPI)
+lock: install  ## re-resolve requirements.in into requirements.lock, and the GPU lock with the same pins (needs PyPI)
 	$(UV) pip compile requirements.in --python-version 3.10 \
 	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+	$(UV) pip compile requirements-gpu.in -c requirements.lock \
+	  --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
+	  -o requirements-gpu.lock
+
+gpu-check: install  ## print the devices TensorFlow sees and a short CNN training throughput
+	$(PY) -m components.trainer.gpu_check
 
 clean:  ## remove outputs (pipeline roots, metadata, serving models) and .venv
 	rm -rf outputs $(VENV) .pytest_cache

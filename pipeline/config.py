@@ -112,7 +112,8 @@ class PipelineConfig:
         batch_size=get("BATCH_SIZE", int),
         early_stopping_patience=get("EARLY_STOPPING_PATIENCE", int),
         reduce_lr_patience=get("REDUCE_LR_PATIENCE", int),
-        mixed_precision=get("MIXED_PRECISION", boolean), seed=get("SEED", int)))
+        mixed_precision=get("MIXED_PRECISION", boolean), seed=get("SEED", int),
+        gpus=get("TRAINER_GPUS", int)))
     return cls(**_drop_none(
         dataset=get("DATASET"), data_dir=get("DATA_DIR", _local_or_uri),
         tfds_data_dir=get("TFDS_DATA_DIR", _local_or_uri),
@@ -140,6 +141,8 @@ class KubeflowConfig:
   `allow_local_paths`.
   """
   image: Optional[str] = None  # <registry>/mnist-tfx:<tag>, every task's
+  # The Trainer's image when it requests GPUs: `make image GPU=1` (CUDA).
+  gpu_image: Optional[str] = None
   # Where KFP writes artifacts; serving goes to <pipeline_root>/serving
   # unless SERVING_DIR is set. Compiling never touches it.
   pipeline_root: Optional[str] = None
@@ -149,6 +152,12 @@ class KubeflowConfig:
   experiment: str = "mnist-tfx"
   # Local or NFS paths in the spec (a volume mounted in every pod; tests).
   allow_local_paths: bool = False
+  # S3-compatible storage the pods use (s3:// roots): the endpoint (MinIO:
+  # http://minio-service.kubeflow:9000; unset for AWS S3), the region, and the
+  # Kubernetes secret with the keys, as "name[:access key key:secret key key]".
+  s3_endpoint_url: Optional[str] = None
+  s3_region: str = "us-east-1"
+  s3_credentials_secret: Optional[str] = None
 
   def __post_init__(self):
     if self.trainer_gpus < 0:
@@ -168,13 +177,15 @@ class KubeflowConfig:
       raise ValueError(f"ALLOW_LOCAL_PATHS={allow!r} is not a valid "
                        "boolean") from None
     return cls(**_drop_none(
-        image=get("IMAGE"),
+        image=get("IMAGE"), gpu_image=get("GPU_IMAGE"),
         pipeline_root=_local_or_uri(get("PIPELINE_ROOT"))
         if get("PIPELINE_ROOT") else None,
         trainer_gpus=int(gpus) if gpus else None,
         gpu_resource=get("GPU_RESOURCE"), kfp_host=get("KFP_HOST"),
         experiment=get("KFP_EXPERIMENT"),
-        allow_local_paths=allow_local_paths))
+        allow_local_paths=allow_local_paths,
+        s3_endpoint_url=get("S3_ENDPOINT_URL"), s3_region=get("S3_REGION"),
+        s3_credentials_secret=get("S3_CREDENTIALS_SECRET")))
 
 
 def _enable_cache(enable: Optional[bool], no_cache: Optional[bool]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 from pipeline import config as config_lib
 from pipeline import kubeflow_entrypoint
@@ -25,6 +25,8 @@ IMAGE_SCHEMAS_DIR = "/pipeline/schemas"  # where the Dockerfile puts schemas/
 TRAINER_NODE_ID = "Trainer"
 POD_DOWNLOAD_CACHE_DIR = "/tmp/mnist-tfx"  # used when DATA_DIR is not set
 CLUSTER_SCHEMES = ("gs://", "s3://")  # what tf.io.gfile reads in the image
+# Keys of KFP's MinIO secret (mlpipeline-minio-artifact) unless named.
+DEFAULT_SECRET_KEYS = ("accesskey", "secretkey")
 PLACEHOLDER_MARKS = ("YOUR-", "YOUR_", "<", ">")
 
 
@@ -33,20 +35,11 @@ def check_cluster_settings(config: config_lib.PipelineConfig,
   """Raises ValueError, in one line naming the setting, for what would
   compile into a spec that cannot run on a cluster: a missing or placeholder
   image or pipeline root, or (without ALLOW_LOCAL_PATHS=1) a local path."""
-  image = kubeflow.image or ""
-  if not image:
-    raise ValueError("IMAGE is not set: build and push the image (make image "
-                     "IMAGE=<registry>/mnist-tfx:<tag>), then compile with "
-                     "the same IMAGE=")
-  if any(mark in image for mark in PLACEHOLDER_MARKS):
-    raise ValueError(f"IMAGE={image} is a placeholder: name the image you "
-                     "pushed")
-  name_and_tag = image.rsplit("/", 1)[-1]
-  if "@" not in name_and_tag and (":" not in name_and_tag or
-                                  name_and_tag.endswith(":latest")):
-    raise ValueError(f"IMAGE={image} has no fixed tag: nodes keep whatever "
-                     "':latest' they pulled first; push and name a version "
-                     "tag or a digest (<registry>/mnist-tfx:<tag>)")
+  _check_image("IMAGE", kubeflow.image, "make image")
+  if kubeflow.trainer_gpus:
+    _check_image("GPU_IMAGE", kubeflow.gpu_image, "make image GPU=1",
+                 why=f" (TRAINER_GPUS={kubeflow.trainer_gpus} needs the "
+                 "CUDA variant of the image for the Trainer)")
   root = kubeflow.pipeline_root or ""
   if not root:
     raise ValueError("PIPELINE_ROOT is not set: where the cluster keeps "
@@ -75,12 +68,30 @@ def check_cluster_settings(config: config_lib.PipelineConfig,
           "every pod")
 
 
+def _check_image(setting: str, image: Optional[str], build: str,
+                 why: str = "") -> None:
+  if not image:
+    raise ValueError(f"{setting} is not set{why}: build and push the image "
+                     f"({build} IMAGE=<registry>/mnist-tfx:<tag>), then "
+                     f"compile with {setting}= naming it")
+  if any(mark in image for mark in PLACEHOLDER_MARKS):
+    raise ValueError(f"{setting}={image} is a placeholder: name the image you "
+                     "pushed")
+  name_and_tag = image.rsplit("/", 1)[-1]
+  if "@" not in name_and_tag and (":" not in name_and_tag or
+                                  name_and_tag.endswith(":latest")):
+    raise ValueError(f"{setting}={image} has no fixed tag: nodes keep "
+                     "whatever ':latest' they pulled first; push and name a "
+                     "version tag or a digest (<registry>/mnist-tfx:<tag>)")
+
+
 def cluster_config(config: config_lib.PipelineConfig,
                    kubeflow: config_lib.KubeflowConfig
                    ) -> config_lib.PipelineConfig:
   """`config` with its outputs under the KFP pipeline root."""
   return dataclasses.replace(
       config, output_dir=kubeflow.pipeline_root,
+      trainer=dataclasses.replace(config.trainer, gpus=kubeflow.trainer_gpus),
       download_cache_dir=POD_DOWNLOAD_CACHE_DIR,
       serving_dir=config.serving_dir or kubeflow.pipeline_root.rstrip("/") +
       "/serving")
@@ -123,11 +134,46 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
   # The model in service changes between runs of one compiled spec.
   spec["root"]["dag"]["tasks"][pipeline_lib.BASELINE_NODE_ID][
       "cachingOptions"] = {"enableCache": False}
+  if kubeflow.trainer_gpus:
+    spec["deploymentSpec"]["executors"][f"{TRAINER_NODE_ID}_executor"][
+        "container"]["image"] = kubeflow.gpu_image
   for executor in spec["deploymentSpec"]["executors"].values():
     command = executor["container"]["command"]
     assert command[-1] == kubeflow_entrypoint.TFX_ENTRYPOINT, command
     command[-1] = kubeflow_entrypoint.__name__
+    env = s3_environment(kubeflow)
+    if env:
+      executor["container"]["env"] = env
   return spec
+
+
+def s3_environment(kubeflow: config_lib.KubeflowConfig) -> List[Dict[str, str]]:
+  """Container environment for S3-compatible storage (none if unset)."""
+  if not kubeflow.s3_endpoint_url:
+    return []
+  env = {"AWS_ENDPOINT_URL": kubeflow.s3_endpoint_url,
+         "AWS_REGION": kubeflow.s3_region}
+  return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def platform_spec(spec: Dict[str, Any], kubeflow: config_lib.KubeflowConfig
+                  ) -> Optional[Dict[str, Any]]:
+  """The Kubernetes platform spec (the YAML's second document) that puts the
+  S3 credentials secret into every task's environment, or None."""
+  if not kubeflow.s3_credentials_secret:
+    return None
+  name, *keys = kubeflow.s3_credentials_secret.split(":")
+  if len(keys) not in (0, 2) or not name or not all(keys):
+    raise ValueError(f"S3_CREDENTIALS_SECRET={kubeflow.s3_credentials_secret}"
+                     ": use <secret name> or <secret name>:<access key key>:"
+                     "<secret key key>")
+  access, secret = keys or DEFAULT_SECRET_KEYS
+  secret_as_env = [{"secretName": name, "keyToEnv": [
+      {"secretKey": access, "envVar": "AWS_ACCESS_KEY_ID"},
+      {"secretKey": secret, "envVar": "AWS_SECRET_ACCESS_KEY"}]}]
+  return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
+      label: {"secretAsEnv": secret_as_env}
+      for label in spec["deploymentSpec"]["executors"]}}}}}
 
 
 def compile_pipeline(config: config_lib.PipelineConfig,
@@ -136,12 +182,14 @@ def compile_pipeline(config: config_lib.PipelineConfig,
   """Writes the pipeline spec as KFP IR YAML to `output_path`."""
   import yaml  # pylint: disable=g-import-not-at-top
   spec = compile_pipeline_spec(config, kubeflow)
+  platform = platform_spec(spec, kubeflow)
   os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
   tmp = output_path + ".tmp"
   with open(tmp, "w") as f:
     f.write(f"# {spec['pipelineInfo']['name']}: compiled from "
             "pipeline.pipeline.create_pipeline by pipeline.kubeflow_runner\n")
-    yaml.safe_dump(spec, f, sort_keys=True)
+    yaml.safe_dump_all([spec] + ([platform] if platform else []), f,
+                       sort_keys=True)
   os.replace(tmp, output_path)
   return output_path
 
@@ -155,7 +203,7 @@ def compiled_root(path: str) -> str:
   """The pipeline root the spec at `path` was compiled with."""
   import yaml  # pylint: disable=g-import-not-at-top
   with open(path) as f:
-    return yaml.safe_load(f)["defaultPipelineRoot"]
+    return next(yaml.safe_load_all(f))["defaultPipelineRoot"]
 
 
 def submit(path: str, kubeflow: config_lib.KubeflowConfig, client=None):
@@ -204,7 +252,8 @@ def main(argv=None) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 1
   gpus = (f", Trainer requests {kubeflow.trainer_gpus} x "
-          f"{kubeflow.gpu_resource}" if kubeflow.trainer_gpus else "")
+          f"{kubeflow.gpu_resource} in {kubeflow.gpu_image}"
+          if kubeflow.trainer_gpus else "")
   print(f"wrote {path} (image {kubeflow.image}, pipeline root "
         f"{kubeflow.pipeline_root}{gpus})")
   return 0

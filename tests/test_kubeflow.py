@@ -18,6 +18,7 @@ from tools import kfp_emulator
 
 REPO = config_lib.REPO_ROOT
 IMAGE = "registry.example/mnist-tfx:1"
+GPU_IMAGE = "registry.example/mnist-tfx:1-gpu"
 # The DAG's edges: every task and the tasks it must wait for.
 EXPECTED_UPSTREAM = {
     "MnistExampleGen": set(),
@@ -37,13 +38,22 @@ def _compile(tmp_path, config=None, **kubeflow):
       dataset="fashion_mnist", data_dir="gs://bucket/fashion")
   kubeflow = config_lib.KubeflowConfig(
       **{"image": IMAGE, "pipeline_root": "gs://bucket/root", **kubeflow})
+  spec, proto, _ = _compile_file(tmp_path, config, kubeflow)
+  return spec, proto
+
+
+def _compile_file(tmp_path, config, kubeflow):
+  """Compiles to YAML as `make compile-kubeflow` does; returns the pipeline
+  spec (dict and strictly parsed proto) and the platform spec (or None)."""
   path = kubeflow_runner.compile_pipeline(config, kubeflow,
                                           str(tmp_path / "pipeline.yaml"))
   with open(path) as f:
-    spec = yaml.safe_load(f)
+    spec, *platform = yaml.safe_load_all(f)
   proto = pipeline_spec_pb2.PipelineSpec()
   json_format.ParseDict(spec, proto)  # strict: unknown fields raise
-  return spec, proto
+  for document in platform:  # what kfp's client reads as the PlatformSpec
+    json_format.ParseDict(document, pipeline_spec_pb2.PlatformSpec())
+  return spec, proto, platform[0] if platform else None
 
 
 def _upstream(task):
@@ -95,11 +105,20 @@ def test_compiled_spec_has_the_dag_image_and_settings(tmp_path):
 
 
 def test_gpu_request_is_on_the_trainer_only(tmp_path):
-  spec, _ = _compile(tmp_path, trainer_gpus=2)
+  """TRAINER_GPUS: the Trainer alone requests GPUs, runs in the CUDA image,
+  and is told to fail rather than train on the CPU if it sees none."""
+  spec, _ = _compile(tmp_path, trainer_gpus=2, gpu_image=GPU_IMAGE)
   executors = spec["deploymentSpec"]["executors"]
-  assert executors["Trainer_executor"]["container"]["resources"] == {
+  trainer = executors["Trainer_executor"]["container"]
+  assert trainer["resources"] == {
       "accelerator": {"count": "2", "type": "nvidia.com/gpu"}}
+  assert trainer["image"] == GPU_IMAGE
   assert sum("resources" in e["container"] for e in executors.values()) == 1
+  assert {e["container"]["image"] for name, e in executors.items()
+          if name != "Trainer_executor"} == {IMAGE}
+  constants = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+  assert json.loads(constants["custom_config"]["runtimeValue"]["constant"])[
+      "gpus"] == 2
 
 
 def test_dockerfile_installs_the_locked_stack_and_the_package():
@@ -121,10 +140,12 @@ def test_compile_kubeflow_command_and_submit(tmp_path, monkeypatch, capsys):
   monkeypatch.setattr(kubeflow_runner, "spec_path", lambda config: spec_file)
   for name, value in {"DATASET": "mnist", "IMAGE": IMAGE,
                       "PIPELINE_ROOT": "s3://kfp/root", "TRAINER_GPUS": "1",
+                      "GPU_IMAGE": GPU_IMAGE,
                       "KFP_HOST": "http://kfp.example"}.items():
     monkeypatch.setenv(name, value)
   assert kubeflow_runner.main([]) == 0
-  assert "Trainer requests 1 x nvidia.com/gpu" in capsys.readouterr().out
+  assert (f"Trainer requests 1 x nvidia.com/gpu in {GPU_IMAGE}"
+          in capsys.readouterr().out)
 
   class FakeClient:
     def create_run_from_pipeline_package(self, path, **kwargs):
@@ -163,6 +184,10 @@ def test_compile_kubeflow_command_and_submit(tmp_path, monkeypatch, capsys):
     ({"TFDS_DATA_DIR": "/tfds"}, "TFDS_DATA_DIR=/tfds is a local path"),
     ({"PIPELINE_ROOT": "minio://mlpipeline/x"}, "the pods reach only gs:// "
      "and s3://"),
+    ({"TRAINER_GPUS": "1"}, "GPU_IMAGE is not set (TRAINER_GPUS=1 needs the "
+     "CUDA variant"),
+    ({"TRAINER_GPUS": "1", "GPU_IMAGE": "r/mnist-tfx:latest"},
+     "GPU_IMAGE=r/mnist-tfx:latest has no fixed tag"),
 ])
 def test_compile_refuses_what_a_cluster_cannot_use(tmp_path, monkeypatch,
                                                   capsys, env, refusal):
@@ -314,16 +339,24 @@ def test_compiled_spec_runs_on_s3_under_the_oss_driver(tmp_path, s3_server,
       dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data"),
       min_accuracy=0.0, serving_dir="s3://kfp/serving",
       trainer=hparams.TrainerConfig(model="dense_100_relu", epochs=1))
+  # As for KFP's MinIO: the endpoint and the credentials secret compiled in.
   kubeflow = config_lib.KubeflowConfig(
-      image=IMAGE, pipeline_root="s3://kfp/root", allow_local_paths=True)
-  spec = kubeflow_runner.compile_pipeline_spec(config, kubeflow)
+      image=IMAGE, pipeline_root="s3://kfp/root", allow_local_paths=True,
+      s3_endpoint_url=s3_server["AWS_ENDPOINT_URL"],
+      s3_credentials_secret="mlpipeline-minio-artifact")
+  spec, _, platform = _compile_file(tmp_path, config, kubeflow)
+  pod_env = {k: v for k, v in os.environ.items()
+             if not k.startswith(("AWS_", "S3_"))}
   try:
     result = kfp_emulator.run_spec(
         spec, "s3://kfp/root/run1", mode="oss", install_dir=installed_copy,
         local_dir=str(tmp_path / "logs"),
         path_map={kubeflow_runner.IMAGE_SCHEMAS_DIR:
                   os.path.join(installed_copy, "schemas")},
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **s3_server),
+        env=dict(pod_env, TF_CPP_MIN_LOG_LEVEL="2"), platform=platform,
+        secrets={"mlpipeline-minio-artifact": {
+            "accesskey": s3_server["AWS_ACCESS_KEY_ID"],
+            "secretkey": s3_server["AWS_SECRET_ACCESS_KEY"]}},
         log=lambda _: None)
   except kfp_emulator.TaskFailed as e:
     pytest.fail(str(e))
@@ -367,3 +400,39 @@ def test_beam_pipeline_args_reach_statistics_and_evaluator(tmp_path):
   assert default["deploymentSpec"]["executors"]["Evaluator_executor"][
       "container"]["args"][-2:] == ["--direct_running_mode=in_memory",
                                      "--direct_num_workers=1"]
+
+
+def test_s3_settings_compile_into_every_task(tmp_path):
+  """S3_ENDPOINT_URL and S3_CREDENTIALS_SECRET reach every task: the endpoint
+  as container environment, the secret's keys through KFP's Kubernetes
+  platform spec (secretAsEnv)."""
+  kubeflow = config_lib.KubeflowConfig(
+      image=IMAGE, pipeline_root="s3://mlpipeline/mnist-tfx",
+      s3_endpoint_url="http://minio-service.kubeflow:9000",
+      s3_credentials_secret="mlpipeline-minio-artifact")
+  spec, _, platform = _compile_file(
+      tmp_path, config_lib.PipelineConfig(dataset="mnist",
+                                          data_dir="s3://mlpipeline/mnist"),
+      kubeflow)
+  executors = spec["deploymentSpec"]["executors"]
+  secret_env = platform["platforms"]["kubernetes"]["deploymentSpec"][
+      "executors"]
+  assert set(secret_env) == set(executors)
+  for label, executor in executors.items():
+    assert executor["container"]["env"] == [
+        {"name": "AWS_ENDPOINT_URL",
+         "value": "http://minio-service.kubeflow:9000"},
+        {"name": "AWS_REGION", "value": "us-east-1"}]
+    assert secret_env[label] == {"secretAsEnv": [{
+        "secretName": "mlpipeline-minio-artifact", "keyToEnv": [
+            {"secretKey": "accesskey", "envVar": "AWS_ACCESS_KEY_ID"},
+            {"secretKey": "secretkey", "envVar": "AWS_SECRET_ACCESS_KEY"}]}]}
+  assert kubeflow_runner.compiled_root(str(tmp_path / "pipeline.yaml")) == \
+      "s3://mlpipeline/mnist-tfx"
+  # Without them (GCS, or AWS with workload identity) the spec has neither.
+  plain, _, none = _compile_file(tmp_path, config_lib.PipelineConfig(
+      dataset="mnist"), config_lib.KubeflowConfig(
+          image=IMAGE, pipeline_root="gs://bucket/root"))
+  assert none is None
+  assert all("env" not in e["container"]
+             for e in plain["deploymentSpec"]["executors"].values())

@@ -179,13 +179,19 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
              path_map: Optional[Mapping[str, str]] = None,
              env: Optional[Mapping[str, str]] = None,
              cache: Optional[Dict[str, Dict[str, Any]]] = None,
-             local_dir: Optional[str] = None, log=print) -> RunResult:
+             local_dir: Optional[str] = None,
+             platform: Optional[Mapping[str, Any]] = None,
+             secrets: Optional[Mapping[str, Mapping[str, str]]] = None,
+             log=print) -> RunResult:
   """Executes every task of `spec`, in dependency order; output artifacts go
   under `root` (a local path or a `gs://`/`s3://` URI), task logs and
   executor output files under `local_dir` (default: `root`, if local).
 
   `install_dir`: an `install_package` directory the tasks import the project
-  from (None: whatever `env` gives). `cache` (a dict, updated in place) holds
+  from (None: whatever `env` gives). Each task's environment also gets its
+  container's `env` from the spec and, from the Kubernetes `platform` spec
+  (the YAML's second document), its `secretAsEnv` entries, looked up in
+  `secrets` ({secret name: {key: value}}) as the kubelet would. `cache` (a dict, updated in place) holds
   earlier executions' outputs by cache key. Raises `TaskFailed` when a task
   fails; later tasks do not run.
   """
@@ -248,11 +254,24 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
     command = list(container["command"])
     if command[0] == "python":
       command[0] = sys.executable
+    executor_env = dict(task_env)
+    executor_env.update({e["name"]: e["value"]
+                         for e in container.get("env", [])})
+    k8s = ((platform or {}).get("platforms", {}).get("kubernetes", {})
+           .get("deploymentSpec", {}).get("executors", {})
+           .get(component["executorLabel"], {}))
+    for secret in k8s.get("secretAsEnv", []):
+      values = (secrets or {}).get(secret["secretName"])
+      if values is None:
+        raise TaskFailed(f"task {name}: secret {secret['secretName']!r} "
+                         "not found")
+      for item in secret["keyToEnv"]:
+        executor_env[item["envVar"]] = values[item["secretKey"]]
     log_path = os.path.join(task_dir, "log.txt")
     result.logs[name] = log_path
     log(f"kfp task {name}: {' '.join(command[1:3])} ({mode})")
     with open(log_path, "wb") as log_file:
-      done = subprocess.run(command + args, env=task_env, cwd=work_dir,
+      done = subprocess.run(command + args, env=executor_env, cwd=work_dir,
                             stdout=log_file, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0 or not os.path.exists(output_file):
@@ -299,11 +318,12 @@ def main(argv=None) -> int:
   import yaml  # pylint: disable=g-import-not-at-top
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   with open(args.spec) as f:
-    spec = yaml.safe_load(f)
+    spec, *platform = yaml.safe_load_all(f)
   install_dir = install_package(repo, tempfile.mkdtemp(prefix="kfp-image-"))
   try:
     result = run_spec(spec, os.path.abspath(args.root), mode=args.mode,
-                      install_dir=install_dir, path_map={
+                      install_dir=install_dir,
+                      platform=platform[0] if platform else None, path_map={
                           "/pipeline/schemas": os.path.join(install_dir,
                                                             "schemas")})
   except TaskFailed as e:

@@ -19,6 +19,7 @@ class TrainerConfig:
   reduce_lr_patience: int = 2  # halve the learning rate after as many; 0 = off
   mixed_precision: bool = False
   seed: int = 42
+  gpus: int = 0  # GPUs the Trainer must see (TRAINER_GPUS); fails without
 
   def __post_init__(self):
     preset = models.get_preset(self.model)  # validates the name

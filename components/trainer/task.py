@@ -19,6 +19,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components.trainer import data
+from components.trainer import devices
 from components.trainer import export
 from components.trainer import hparams
 from components.trainer import models
@@ -32,9 +33,14 @@ EPOCHS_KEY = "epoch"  # in history.json
 EPOCH_SECONDS_KEY = "epoch_seconds"
 
 
-def distribution_strategy() -> tf.distribute.Strategy:
-  """MirroredStrategy over the visible GPUs, or the default (CPU) strategy."""
+def distribution_strategy(required_gpus: int = 0) -> tf.distribute.Strategy:
+  """MirroredStrategy over the visible GPUs, or the default (CPU) strategy.
+
+  Raises `devices.NoGpuError` if fewer than `required_gpus` are visible.
+  """
   gpus = tf.config.list_physical_devices("GPU")
+  devices.check_gpus(required_gpus, [g.name for g in gpus],
+                     devices.cuda_libraries_installed())
   for gpu in gpus:
     try:
       tf.config.experimental.set_memory_growth(gpu, True)
@@ -99,7 +105,7 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
   """
   config = config.resolved()
   keras.utils.set_random_seed(config.seed)
-  strategy = distribution_strategy()
+  strategy = distribution_strategy(config.gpus)
   if config.mixed_precision and tf.config.list_physical_devices("GPU"):
     keras.mixed_precision.set_global_policy("mixed_float16")
   global_batch = config.batch_size * strategy.num_replicas_in_sync
@@ -149,6 +155,8 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
 
   export.export_saved_model(model, serving_model_dir)
   _write(run_dir, HISTORY_FILE, json.dumps(history_dict, indent=2))
+  _write(run_dir, devices.DEVICES_FILE, json.dumps(
+      devices.describe(strategy.num_replicas_in_sync), indent=2))
   _write(run_dir, SUMMARY_FILE, summary)
   _write(run_dir, CONFIG_FILE,
          json.dumps(dataclasses.asdict(config), indent=2))
