@@ -19,6 +19,7 @@ SCHEMAS_DIR = os.path.join(REPO_ROOT, "schemas")
 # Minimum accuracy on `eval` for a model to be blessed, per dataset.
 DEFAULT_MIN_ACCURACY = {"mnist": 0.90, "fashion_mnist": 0.80}
 RUNNERS = ("beam", "local")
+DEFAULT_TRAIN_FRACTION = 0.7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +35,7 @@ class PipelineConfig:
   lineage: str = ""  # a new value starts a fresh pipeline (no baseline)
   runner: str = "beam"
   seed: int = 42
-  train_fraction: float = 0.7
+  train_fraction: float = 0.7  # DEFAULT_TRAIN_FRACTION
   max_examples: Optional[int] = None
   trainer: hparams.TrainerConfig = hparams.TrainerConfig()
   min_accuracy: Optional[float] = None  # None: DEFAULT_MIN_ACCURACY[dataset]
@@ -54,8 +55,21 @@ class PipelineConfig:
 
   @property
   def pipeline_name(self) -> str:
-    suffix = f"-{self.lineage}" if self.lineage else ""
+    suffix = "".join(f"-{part}" for part in self.lineage_parts)
     return f"mnist-tfx-{self.dataset.replace('_', '-')}{suffix}"
+
+  @property
+  def lineage_parts(self) -> Tuple[str, ...]:
+    """What separates this run's lineage (its baseline and serving model)
+    from the default one: `LINEAGE`, a split definition other than the
+    default 7:3 (`split80` for TRAIN_FRACTION=0.8), and `quick` for
+    MAX_EXAMPLES runs, which so never replace a full run's model."""
+    parts = [self.lineage] if self.lineage else []
+    if self.train_fraction != DEFAULT_TRAIN_FRACTION:
+      parts.append(f"split{self.train_fraction * 100:g}".replace(".", "p"))
+    if self.max_examples:
+      parts.append("quick")
+    return tuple(parts)
 
   @property
   def pipeline_root(self) -> str:
@@ -67,7 +81,7 @@ class PipelineConfig:
 
   @property
   def model_name(self) -> str:
-    return self.dataset + (f"_{self.lineage}" if self.lineage else "")
+    return "_".join((self.dataset,) + self.lineage_parts)
 
   @property
   def serving_model_dir(self) -> str:

@@ -10,21 +10,24 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.components import ExampleValidator
 from tfx.components import StatisticsGen
 from tfx.components import Trainer
-from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2
 from tfx.proto import trainer_pb2
 from tfx.proto.orchestration import pipeline_pb2
 
+from components import fingerprint
 from components.baseline.component import LatestPushedModel
 from components.evaluator import eval_config as eval_config_lib
 from components.evaluator.component import BaselineEvaluator
 from components.ingestion.component import MnistExampleGen
 from components.pusher.component import AtomicPusher
+from components.schema.component import SchemaImport
 from components.validation.component import ValidationGate
 
 TRAINER_RUN_FN = "components.trainer.task.run_fn"
+# The code a trained model depends on (its fingerprint is in the cache key).
+TRAINER_CODE = ("components.trainer", "components.ingestion.examples_io")
 BASELINE_NODE_ID = "LatestPushedModel"
 
 
@@ -50,6 +53,7 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
     serving_state: Optional[str] = None,
+    schema_fingerprint: Optional[str] = None,
 ) -> tfx_pipeline.Pipeline:
   """Ingest -> statistics/validation -> train -> evaluate vs. baseline -> push.
 
@@ -58,6 +62,9 @@ def create_pipeline(
   (`versioning.serving_state`) names the model in service when the DAG is
   built, as the baseline lookup's cache key; leave it None for a DAG compiled
   now and run later (Kubeflow), whose lookup must not be cached.
+  `schema_fingerprint` is that of the schema file (default: read from
+  `schema_path`; Kubeflow passes the repository's copy of the image's file).
+  Every component of ours has the fingerprint of its code in its cache key.
   """
   example_gen = MnistExampleGen(
       dataset=dataset, seed=seed, train_fraction=train_fraction,
@@ -69,12 +76,16 @@ def create_pipeline(
   statistics_gen = StatisticsGen(
       examples=example_gen.outputs["examples"],
       stats_options=tfdv.StatsOptions(sample_rate=stats_sample_rate))
-  schema_gen = ImportSchemaGen(schema_file=schema_path)
+  schema_gen = SchemaImport(
+      schema_file=schema_path,
+      schema_fingerprint=schema_fingerprint or fingerprint.file_fingerprint(
+          schema_path)).with_id("ImportSchemaGen")
   example_validator = ExampleValidator(
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"])
   validation_gate = ValidationGate(
-      anomalies=example_validator.outputs["anomalies"])
+      anomalies=example_validator.outputs["anomalies"],
+      code_fingerprint=fingerprint.code_fingerprint("components.validation"))
 
   trainer = Trainer(
       run_fn=TRAINER_RUN_FN,
@@ -82,7 +93,9 @@ def create_pipeline(
       schema=schema_gen.outputs["schema"],
       train_args=trainer_pb2.TrainArgs(splits=["train"]),
       eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-      custom_config=trainer_config)
+      custom_config={**trainer_config,
+                     "code_fingerprint": fingerprint.code_fingerprint(
+                         *TRAINER_CODE)})
   trainer.add_upstream_node(validation_gate)
 
   # The baseline: the model in service, read from the serving directory
@@ -160,6 +173,7 @@ def create_pipeline_from_config(
       pipeline_root=config.pipeline_root,
       dataset=config.dataset,
       schema_path=schema_path or config.schema_path,
+      schema_fingerprint=fingerprint.file_fingerprint(config.schema_path),
       serving_model_dir=config.serving_model_dir,
       trainer_config=config.trainer.to_custom_config(),
       min_accuracy=config.accuracy_threshold,

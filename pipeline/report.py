@@ -118,7 +118,10 @@ def render_markdown(summary: Dict[str, Any], verdict: str,
       "",
       "## Data",
       "",
-      f"Source: `{summary.get('source')}`",
+      f"Source: `{summary.get('source')}` "
+      + ("(the official files, sha256 verified)"
+         if summary.get("source_verified") else
+         "(**unverified**: not the official files of this dataset)"),
       "",
       "| split | examples | " + " | ".join(names) + " |",
       "| --- | --- | " + " | ".join("---" for _ in names) + " |",

@@ -171,6 +171,9 @@ def build_summary(config, component_seconds: Dict[str, float]
       "dataset": config.dataset,
       "class_names": list(datasets.get_dataset_info(config.dataset).class_names),
       "source": custom(examples, "source") if examples else None,
+      # The official files of this dataset (False: unknown data, accepted).
+      "source_verified": (bool(custom(examples, "source_verified"))
+                          if examples else None),
       "model": dataclasses.asdict(config.trainer.resolved()),
       "split_counts": ({s: custom(examples, f"count_{s}")
                         for s in ("train", "eval", "test")}

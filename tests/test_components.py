@@ -1,4 +1,5 @@
 """The TFX wiring: component parameters (cache keys) and the DAG's shape."""
+from components import fingerprint
 from components.ingestion import component as ingestion_component
 from components.pusher.component import AtomicPusher
 from pipeline import config as config_lib
@@ -13,7 +14,8 @@ def test_ingestion_parameters_are_part_of_the_cache_key():
   assert props["dataset"] == "fashion_mnist"
   assert (props["seed"], props["train_fraction"], props["max_examples"]) == (
       7, 0.8, 100)
-  assert props["component_version"] == ingestion_component.COMPONENT_VERSION
+  assert props["code_fingerprint"] == fingerprint.code_fingerprint(
+      "components.ingestion")
   assert gen.outputs["examples"].type_name == "Examples"
 
 
@@ -39,6 +41,14 @@ def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
   assert config_lib.PipelineConfig(
       dataset="fashion_mnist", lineage="v2").pipeline_name == \
       "mnist-tfx-fashion-mnist-v2"
+  # Quick runs and other split definitions get lineages (baselines, serving
+  # models) of their own: they never replace a full run's model.
+  quick = config_lib.PipelineConfig(max_examples=3000, output_dir="/o")
+  assert (quick.pipeline_name, quick.serving_model_dir) == (
+      "mnist-tfx-mnist-quick", "/o/serving/mnist_quick")
+  other_split = config_lib.PipelineConfig(train_fraction=0.8, lineage="v2")
+  assert other_split.model_name == "mnist_v2_split80"
+  assert config_lib.PipelineConfig(seed=7).model_name == "mnist"
 
 
 def _caching(ir):

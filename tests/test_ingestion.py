@@ -32,10 +32,10 @@ def _hashes(images):
   return {hashlib.sha1(row.tobytes()).hexdigest() for row in images}
 
 
-def test_official_mnist_splits_42000_18000_10000(mnist_splits):
+def test_official_mnist_splits_7_to_3_and_the_test_set(mnist_splits):
   _, splits = mnist_splits
   assert {k: len(v) for k, v in splits.items()} == {
-      "train": 42000, "eval": 18000, "test": 10000}
+      "train": 41932, "eval": 18068, "test": 10000}
   for data in splits.values():
     assert data.images.dtype == np.float32
     assert data.images.shape[1] == 784
@@ -55,7 +55,9 @@ def test_split_is_a_partition_of_the_official_training_set(mnist_splits):
   np.testing.assert_array_equal(splits["test"].labels, raw.test_labels)
 
 
-def test_same_seed_same_split_other_seed_other_split(mnist_dir, mnist_splits):
+def test_a_seed_change_keeps_every_eval_image_in_eval(mnist_dir, mnist_splits):
+  """Membership is a function of the image: another SEED reorders the
+  examples but moves none between train and eval."""
   _, first = mnist_splits
   _, again = _split_real(mnist_dir, seed=42)
   _, other = _split_real(mnist_dir, seed=7)
@@ -63,6 +65,22 @@ def test_same_seed_same_split_other_seed_other_split(mnist_dir, mnist_splits):
   np.testing.assert_array_equal(first["eval"].images[:50],
                                 again["eval"].images[:50])
   assert not np.array_equal(first["train"].labels, other["train"].labels)
+  assert _hashes(other["eval"].images) == _hashes(first["eval"].images)
+  assert _hashes(other["train"].images) == _hashes(first["train"].images)
+
+
+def test_a_quick_run_keeps_each_image_in_its_split(mnist_dir, mnist_splits):
+  """MAX_EXAMPLES takes a subset; each image keeps the split it has in the
+  full run, so a quick run never evaluates on a full run's training data."""
+  raw, full = mnist_splits
+  for seed in (42, 7):
+    quick = split.split_dataset(
+        raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
+        seed=seed, train_fraction=0.7, max_examples=6000)
+    assert len(quick["train"]) + len(quick["eval"]) == 6000
+    assert 0.66 < len(quick["train"]) / 6000 < 0.74
+    assert _hashes(quick["eval"].images) <= _hashes(full["eval"].images)
+    assert _hashes(quick["train"].images) <= _hashes(full["train"].images)
 
 
 def test_class_balance_follows_the_official_distribution(mnist_splits):
@@ -81,8 +99,8 @@ def test_max_examples_keeps_a_seeded_subset(fake_data_dir):
   splits = split.split_dataset(raw.train_images, raw.train_labels,
                                raw.test_images, raw.test_labels, seed=1,
                                train_fraction=0.7, max_examples=30)
-  assert (len(splits["train"]), len(splits["eval"]), len(splits["test"])) == (
-      21, 9, 5)
+  assert len(splits["train"]) + len(splits["eval"]) == 30
+  assert len(splits["test"]) == 5
 
 
 def test_fashion_mnist_loads_with_class_names(fashion_dir):
@@ -101,7 +119,8 @@ def test_ingest_writes_split_dirs_readable_as_tf_examples(tmp_path,
   out = str(tmp_path / "examples")
   result = ingest.ingest(out, dataset="mnist", seed=3, train_fraction=0.7,
                          data_dir=fake_data_dir)
-  assert result.counts == {"train": 42, "eval": 18, "test": 20}
+  assert result.counts["train"] + result.counts["eval"] == 60
+  assert result.counts["test"] == 20
   assert sorted(os.listdir(out)) == ["Split-eval", "Split-test", "Split-train"]
   for name, count in result.counts.items():
     files = os.listdir(examples_io.split_dir(out, name))
@@ -243,3 +262,35 @@ def test_examples_are_serialized_deterministically_as_protobuf_would():
   np.testing.assert_array_equal(parsed["label"].numpy()[:, 0], labels)
   with pytest.raises(ValueError, match="labels must be in 0-127"):
     examples_io.serialize(images[:1], np.array([128]))
+
+
+def test_the_official_files_are_verified_and_unknown_data_is_marked(
+    mnist_dir, fake_data_dir):
+  assert sources.load_raw_dataset("mnist", data_dir=mnist_dir).verified
+  fake = sources.load_raw_dataset("mnist", data_dir=fake_data_dir)
+  assert not fake.verified  # a user's own IDX files: accepted, unverified
+  result = ingest.ingest(os.path.join(fake_data_dir, "out"), dataset="mnist",
+                         seed=0, train_fraction=0.7, data_dir=fake_data_dir)
+  assert result.verified is False
+
+
+def test_the_other_datasets_files_are_refused_in_one_line(fashion_dir):
+  """DATASET=mnist with Fashion-MNIST files (or the reverse) stops before
+  anything is written, naming the file."""
+  with pytest.raises(idx.DataError) as error:
+    sources.load_raw_dataset("mnist", data_dir=fashion_dir)
+  message = str(error.value)
+  assert message.startswith(os.path.join(fashion_dir, "train-images-idx3-ubyte"))
+  assert ("this is fashion_mnist's official file, not mnist's: point the data "
+          "directory at mnist or set DATASET=fashion_mnist") in message
+  assert "\n" not in message
+
+
+def test_checksums_of_arrays_match_the_official_files(mnist_dir):
+  """Data from any source (e.g. TFDS, which gives arrays) is checked with
+  the sha256 sums of the official files."""
+  from components.ingestion import datasets  # pylint: disable=g-import-not-at-top
+  raw = sources.load_raw_dataset("mnist", data_dir=mnist_dir)
+  assert sources.idx_checksums(raw.train_images, raw.train_labels,
+                               raw.test_images, raw.test_labels) == \
+      datasets.get_dataset_info("mnist").sha256

@@ -39,7 +39,9 @@ def test_every_component_runs_and_the_model_is_pushed(small_config, first_run):
   summary = first_run
   assert {n: c["state"] for n, c in summary["components"].items()} == {
       n: "COMPLETE" for n in NODES}
-  assert summary["split_counts"] == {"train": 2100, "eval": 900, "test": 500}
+  counts = summary["split_counts"]
+  assert counts["train"] + counts["eval"] == 3000 and counts["test"] == 500
+  assert 0.67 < counts["train"] / 3000 < 0.73  # 7:3 by image hash
   assert summary["baseline_model"] is None
   assert summary["blessed"] and summary["pushed"]
   assert summary["evaluation"]["candidate"]["sparse_categorical_accuracy"] > 0.5

@@ -66,7 +66,7 @@ def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
   at the next epoch, and pushes. A second run started meanwhile is refused."""
   env = _env(mnist_dir, tmp_path, EPOCHS=40, BATCH_SIZE=8,
              EARLY_STOPPING_PATIENCE=0, REDUCE_LR_PATIENCE=0)
-  config = config_lib.PipelineConfig(dataset="mnist", output_dir=str(tmp_path))
+  config = config_lib.PipelineConfig.from_env(env)
   first = _runner(env)
   if kill_signal == signal.SIGKILL:  # meanwhile: one run per output dir
     _wait_for(str(tmp_path / "metadata"), first)  # it holds the lock
@@ -194,8 +194,10 @@ def test_unwritable_output_or_serving_dir_fails_fast_and_keeps_service(
   in one line; the model in service stays."""
   with _tmpfs(tmp_path / "ro", "4m") as mount:
     serving_root = os.path.join(mount, "serving")
+    model_name = config_lib.PipelineConfig(max_examples=3000).model_name
     previous, _ = versioning.push(_saved_model(tmp_path / "m"),
-                                  os.path.join(serving_root, "mnist"), now=1)
+                                  os.path.join(serving_root, model_name),
+                                  now=1)
     subprocess.run(["mount", "-o", "remount,ro", mount], check=True)
     code, errors = _main(_env("/nonexistent", os.path.join(mount, "out")))
     assert code == 1
@@ -205,8 +207,8 @@ def test_unwritable_output_or_serving_dir_fails_fast_and_keeps_service(
                               SERVING_DIR=serving_root))
     assert code == 1
     assert errors == [f"error: PermissionError: SERVING_DIR={serving_root}/"
-                      f"mnist is not writable: {serving_root}/mnist is on a "
-                      "read-only filesystem"]
+                      f"{model_name} is not writable: {serving_root}/"
+                      f"{model_name} is on a read-only filesystem"]
     assert tf.saved_model.load(previous) is not None
   (tmp_path / "file").write_text("x")
   code, errors = _main(_env("/nonexistent", tmp_path / "file" / "out"))
@@ -234,7 +236,7 @@ def test_full_disk_during_push_leaves_the_model_in_service(trained,
   size = sum(os.path.getsize(p) for p in glob.glob(
       os.path.join(previous_model, "**"), recursive=True) if os.path.isfile(p))
   with _tmpfs(tmp_path / "disk", f"{size + 64 * 1024}") as mount:
-    serving = os.path.join(mount, "mnist")
+    serving = os.path.join(mount, config.model_name)
     shutil.copytree(previous_model, os.path.join(serving, "1"))
     registry.record_push(serving, os.path.join(serving, "1"), "earlier")
     registry_before = open(registry.registry_path(serving)).read()

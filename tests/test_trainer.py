@@ -150,7 +150,8 @@ def test_both_signatures_give_the_same_probabilities(trained, examples_dir):
   root, _ = trained
   loaded = tf.saved_model.load(str(root / "serving"))
   assert set(loaded.signatures) == {"serving_default",
-                                    export.IMAGES_SIGNATURE}
+                                    export.IMAGES_SIGNATURE,
+                                    export.PIXELS_SIGNATURE}
   images, labels = next(examples_io.read_split(
       examples_io.split_dir(examples_dir, "test")))
   serialized = examples_io.serialize(images, labels)

@@ -11,10 +11,12 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ComponentSpec
 from tfx.types.component_spec import ExecutionParameter
 
+from components import fingerprint
 from components.ingestion import executor
 
-# Bump when the executor's output changes, so cached results are not reused.
-COMPONENT_VERSION = "2"
+# The code this component runs: its fingerprint is in the cache key, so a
+# changed ingestion is never served from the cache.
+CODE = ("components.ingestion",)
 
 
 class IngestionSpec(ComponentSpec):
@@ -26,7 +28,7 @@ class IngestionSpec(ComponentSpec):
       "data_dir": ExecutionParameter(type=str, optional=True),
       "tfds_data_dir": ExecutionParameter(type=str, optional=True),
       "cache_dir": ExecutionParameter(type=str, optional=True),
-      "component_version": ExecutionParameter(type=str),
+      "code_fingerprint": ExecutionParameter(type=str),
   }
   INPUTS = {}
   OUTPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
@@ -52,6 +54,6 @@ class MnistExampleGen(base_component.BaseComponent):
         dataset=dataset, seed=seed, train_fraction=train_fraction,
         max_examples=max_examples, data_dir=data_dir,
         tfds_data_dir=tfds_data_dir, cache_dir=cache_dir,
-        component_version=COMPONENT_VERSION,
+        code_fingerprint=fingerprint.code_fingerprint(*CODE),
         examples=types.Channel(type=standard_artifacts.Examples)))
 

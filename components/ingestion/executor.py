@@ -39,5 +39,7 @@ class Executor(base_executor.BaseExecutor):
     examples.set_string_custom_property(
         "class_histograms", json.dumps(result.class_histograms))
     examples.set_string_custom_property("source", result.source)
+    # 1: the official files of this dataset; 0: data of unknown origin.
+    examples.set_int_custom_property("source_verified", int(result.verified))
     examples.set_string_custom_property(
         "source_sha256", json.dumps(result.checksums, sort_keys=True))

@@ -107,16 +107,22 @@ def read_pair(images_path: str, labels_path: str
   return images, labels, checksums
 
 
+def encode_idx(array: np.ndarray) -> bytes:
+  """The uncompressed IDX bytes of a uint8 array ([N,28,28] images or [N]
+  labels)."""
+  array = np.asarray(array, np.uint8)
+  magic = IMAGES_MAGIC if array.ndim == 3 else LABELS_MAGIC
+  header = struct.pack(">I", magic) + b"".join(
+      struct.pack(">I", d) for d in array.shape)
+  return header + array.tobytes()
+
+
 def write_idx(path: str, array: np.ndarray) -> None:
   """Writes a uint8 array as an IDX file (gzip if `path` ends with .gz).
 
   The inverse of `parse_images`/`parse_labels`; used to make small datasets.
   """
-  array = np.asarray(array, np.uint8)
-  magic = IMAGES_MAGIC if array.ndim == 3 else LABELS_MAGIC
-  header = struct.pack(">I", magic) + b"".join(
-      struct.pack(">I", d) for d in array.shape)
-  data = header + array.tobytes()
+  data = encode_idx(array)
   if path.endswith(".gz"):
     data = gzip.compress(data, compresslevel=1)
   with tf.io.gfile.GFile(path, "wb") as f:

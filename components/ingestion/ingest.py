@@ -20,6 +20,7 @@ class IngestionResult:
   class_histograms: Dict[str, list]
   source: str
   checksums: Dict[str, str]
+  verified: bool  # the named dataset's official files (sources.check_identity)
   seconds: float
 
 
@@ -45,7 +46,9 @@ def ingest(output_uri: str, *, dataset: str, seed: int, train_fraction: float,
   result = IngestionResult(
       counts={name: len(data) for name, data in splits.items()},
       class_histograms={n: d.class_histogram() for n, d in splits.items()},
-      source=raw.source, checksums=raw.checksums, seconds=time.time() - start)
-  logging.info("ingested %s from %s in %.1f s: %s", dataset, raw.source,
-               result.seconds, result.counts)
+      source=raw.source, checksums=raw.checksums, verified=raw.verified,
+      seconds=time.time() - start)
+  logging.info("ingested %s from %s (%s) in %.1f s: %s", dataset, raw.source,
+               "verified" if raw.verified else "UNVERIFIED: not the official "
+               "files", result.seconds, result.counts)
   return result

@@ -7,6 +7,12 @@
 
 With none of these, `load_raw_dataset` fails at once and names the variable
 that points the pipeline at local files.
+
+Whatever the source, the data is checked against the known sha256 sums
+(`check_identity`): the official files of the named dataset are `verified`;
+a file of the other dataset (Fashion-MNIST given for MNIST) is refused in
+one line; unknown data, such as a user's own IDX files, is accepted and
+marked `unverified`.
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ class RawDataset:
   test_labels: np.ndarray
   source: str  # 'idx:<dir>', 'tfds:<dir>' or 'download:<dir>'
   checksums: Dict[str, str]  # file name -> sha256 of uncompressed bytes
+  verified: bool = False  # every file is the named dataset's official one
 
 
 def load_raw_dataset(dataset: str, data_dir: Optional[str] = None,
@@ -44,15 +51,49 @@ def load_raw_dataset(dataset: str, data_dir: Optional[str] = None,
   """Loads `dataset` from the first source that has it (see module doc)."""
   info = datasets.get_dataset_info(dataset)
   if data_dir:
-    return load_idx_dir(data_dir)
+    return check_identity(load_idx_dir(data_dir), info, data_dir)
   if tfds_data_dir and _tfds_prepared(dataset, tfds_data_dir):
-    return load_tfds(dataset, tfds_data_dir)
+    return check_identity(load_tfds(dataset, tfds_data_dir), info,
+                          tfds_data_dir)
   if cache_dir and network_reachable(info.download_url):
-    return load_idx_dir(download(info, cache_dir), verify=info)
+    target = download(info, cache_dir)
+    return check_identity(load_idx_dir(target, verify=info), info, target)
   raise idx.DataError(
       data_dir or tfds_data_dir or "<no data directory>",
       f"no local copy of {dataset} and no network: set {DATA_DIR_ENV} to a "
       "directory with the four official IDX files")
+
+
+def check_identity(raw: RawDataset, info: datasets.DatasetInfo,
+                   location: str) -> RawDataset:
+  """`raw`, marked verified if all four files are `info`'s official ones.
+
+  Raises a one-line DataError if any file is an official file of another
+  dataset. Other (unknown) files stay unverified.
+  """
+  for stem, digest in raw.checksums.items():
+    for other in datasets.DATASETS.values():
+      if other.name != info.name and other.sha256.get(stem) == digest:
+        raise idx.DataError(
+            os.path.join(location, stem),
+            f"this is {other.name}'s official file, not {info.name}'s: point "
+            f"the data directory at {info.name} or set "
+            f"DATASET={other.name}")
+  raw.verified = bool(raw.checksums) and all(
+      info.sha256.get(stem) == digest for stem, digest in
+      raw.checksums.items()) and set(raw.checksums) == set(info.sha256)
+  return raw
+
+
+def idx_checksums(train_images: np.ndarray, train_labels: np.ndarray,
+                  test_images: np.ndarray, test_labels: np.ndarray
+                  ) -> Dict[str, str]:
+  """sha256 of the IDX files these arrays would be (uncompressed): what the
+  official sums are of, so data from any source can be checked."""
+  arrays = {"train_images": train_images, "train_labels": train_labels,
+            "test_images": test_images, "test_labels": test_labels}
+  return {datasets.IDX_FILES[key]: idx.sha256(idx.encode_idx(array))
+          for key, array in arrays.items()}
 
 
 def find_idx_file(data_dir: str, stem: str) -> str:
@@ -114,7 +155,9 @@ def load_tfds(dataset: str, tfds_data_dir: str) -> RawDataset:
             -1, 28, 28),
         np.concatenate([b["label"] for b in batches]).astype(np.uint8))
   return RawDataset(*arrays["train"], *arrays["test"],
-                    source=f"tfds:{tfds_data_dir}", checksums={})
+                    source=f"tfds:{tfds_data_dir}",
+                    checksums=idx_checksums(*arrays["train"],
+                                            *arrays["test"]))
 
 
 def network_reachable(url: str, timeout: float = 3.0) -> bool:

@@ -1,11 +1,18 @@
-"""SavedModel export with two serving signatures.
+"""SavedModel export with three serving signatures.
 
 - `serving_default`: serialized tf.Example (`examples`, string [N]) — what
   TFMA and TF Serving's classify/predict-with-examples call.
-- `serving_images`: raw pixels (`images`, float32 in [0,1], shape [N,28,28]
-  or [N,784]) — for REST clients.
+- `serving_pixels`: 0–255 pixels as REST clients send them (`pixels`,
+  uint8, shape [N,28,28], [N,28,28,1] or [N,784]).
+- `serving_images`: pixels scaled to [0,1] (`images`, float32, the same
+  shapes).
 
-Both return `{'probabilities': float32 [N,10]}`.
+All return `{'probabilities': float32 [N,10]}`. The pixel signatures check
+what they are given and fail with a clear message instead of answering
+confidently on input they would misread: another shape (e.g. a colour
+[N,28,28,3] image, which would otherwise become 3N predictions), or, for
+`serving_images`, values outside [0,1] (0–255 pixels belong to
+`serving_pixels`).
 """
 from __future__ import annotations
 
@@ -15,7 +22,29 @@ import tf_keras as keras
 from components.ingestion import examples_io
 
 IMAGES_SIGNATURE = "serving_images"
+PIXELS_SIGNATURE = "serving_pixels"
 OUTPUT_KEY = "probabilities"
+SHAPE_HELP = ("images must be 28x28 grayscale, shaped [N,28,28], [N,28,28,1] "
+              "or [N,784]; got shape")
+RANGE_HELP = (f"{IMAGES_SIGNATURE} takes pixels scaled to [0,1]; send 0-255 "
+              f"pixels to {PIXELS_SIGNATURE}; got min and max")
+
+
+def _flat_pixels(images: tf.Tensor) -> tf.Tensor:
+  """`images` as [N,784], after checking its shape (see SHAPE_HELP)."""
+  shape = tf.shape(images, out_type=tf.int32)
+  rank = tf.rank(images)
+  padded = tf.concat([shape, tf.ones([4], tf.int32)], 0)
+  valid = tf.reduce_any(tf.stack([
+      tf.logical_and(tf.equal(rank, 2), tf.equal(padded[1], 784)),
+      tf.logical_and(tf.equal(rank, 3), tf.reduce_all(
+          tf.equal(padded[1:3], [28, 28]))),
+      tf.logical_and(tf.equal(rank, 4), tf.reduce_all(
+          tf.equal(padded[1:4], [28, 28, 1]))),
+  ]))
+  with tf.control_dependencies([tf.debugging.Assert(valid, [SHAPE_HELP,
+                                                            shape])]):
+    return tf.reshape(images, [-1, 784])
 
 
 def serving_signatures(model: keras.Model):
@@ -32,10 +61,22 @@ def serving_signatures(model: keras.Model):
   @tf.function(input_signature=[
       tf.TensorSpec(None, tf.float32, name="images")])
   def serve_images(images):
-    pixels = tf.reshape(images, [-1, 784])
-    return {OUTPUT_KEY: model(pixels, training=False)}
+    pixels = _flat_pixels(images)
+    low, high = tf.reduce_min(pixels), tf.reduce_max(pixels)
+    in_range = tf.logical_and(low >= 0.0, high <= 1.0)  # False for NaN too
+    with tf.control_dependencies([tf.debugging.Assert(
+        tf.logical_or(tf.equal(tf.size(pixels), 0), in_range),
+        [RANGE_HELP, low, high])]):
+      return {OUTPUT_KEY: model(tf.identity(pixels), training=False)}
 
-  return {"serving_default": serve_examples, IMAGES_SIGNATURE: serve_images}
+  @tf.function(input_signature=[
+      tf.TensorSpec(None, tf.uint8, name="pixels")])
+  def serve_pixels(pixels):
+    scaled = tf.cast(_flat_pixels(pixels), tf.float32) / 255.0
+    return {OUTPUT_KEY: model(scaled, training=False)}
+
+  return {"serving_default": serve_examples, IMAGES_SIGNATURE: serve_images,
+          PIXELS_SIGNATURE: serve_pixels}
 
 
 def export_saved_model(model: keras.Model, export_dir: str) -> None:

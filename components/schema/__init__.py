@@ -1,0 +1,1 @@
+"""The curated schema, imported into the pipeline."""
