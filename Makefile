@@ -77,7 +77,7 @@ submit-kubeflow: install  ## start a run of the compiled spec, on the root it wa
 	$(PY) -m pipeline.kubeflow_runner submit
 
 bench: install  ## benchmarks: ingestion, validation cost, trainer throughput
-	$(PY) -m tests.bench
+	$(PY) -m tools.bench
 
 lock: install  ## re-resolve requirements.in into requirements.lock, and the GPU lock with the same pins (needs PyPI)
 	$(UV) pip compile requirements.in --python-version 3.10 \

@@ -43,7 +43,10 @@ from components.ingestion import examples_io  # noqa: E402
 from components.ingestion import ingest  # noqa: E402
 from components.trainer import data as data_lib  # noqa: E402
 from components.trainer import models  # noqa: E402
-from tests import conftest  # noqa: E402
+
+# The shared datasets beside the checkout (BENCH_DATA_DIR overrides).
+DEFAULT_DATASETS_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))), "shared", "datasets")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = {
@@ -250,7 +253,7 @@ def plot(results: Dict[str, Any], path: str) -> None:
 
 def main() -> int:
   data_dir = os.environ.get("BENCH_DATA_DIR") or os.path.join(
-      conftest.DATASETS_DIR, "mnist")
+      DEFAULT_DATASETS_DIR, "mnist")
   if not os.path.isdir(data_dir):
     print(f"error: no MNIST IDX files at {data_dir}: set BENCH_DATA_DIR",
           file=sys.stderr)
