@@ -41,6 +41,8 @@ def create_pipeline(
     trainer_config: Dict[str, Any],
     min_accuracy: float,
     max_accuracy_drop: float,
+    min_class_accuracy: Optional[float] = None,
+    max_class_accuracy_drop: Optional[float] = 0.05,
     seed: int = 42,
     train_fraction: float = 0.7,
     max_examples: Optional[int] = None,
@@ -111,7 +113,10 @@ def create_pipeline(
       baseline_model=baseline.outputs["model"],
       example_splits=["eval"],
       eval_config=eval_config_lib.make_eval_config(
-          min_accuracy, max_accuracy_drop)).with_id("Evaluator")
+          min_accuracy, max_accuracy_drop,
+          min_class_accuracy=min_class_accuracy,
+          max_class_accuracy_drop=max_class_accuracy_drop)).with_id(
+              "Evaluator")
 
   pusher = AtomicPusher(
       model=trainer.outputs["model"],
@@ -178,6 +183,8 @@ def create_pipeline_from_config(
       trainer_config=config.trainer.to_custom_config(),
       min_accuracy=config.accuracy_threshold,
       max_accuracy_drop=config.max_accuracy_drop,
+      min_class_accuracy=config.min_class_accuracy,
+      max_class_accuracy_drop=config.class_drop_threshold,
       seed=config.seed,
       train_fraction=config.train_fraction,
       max_examples=config.max_examples,

@@ -202,6 +202,21 @@ def build_summary(config, component_seconds: Dict[str, float]
   if evaluation:
     summary["evaluation"] = evaluation_metrics(evaluation.uri)
     summary["validation"] = validation_result(evaluation.uri)
+    from components.evaluator import blessing as blessing_lib  # pylint: disable=g-import-not-at-top
+    from components.evaluator import verdict as verdict_lib  # pylint: disable=g-import-not-at-top
+    best = (custom(blessing, blessing_lib.BEST_EVER_ACCURACY_KEY)
+            if blessing else None)
+    # The rules TFMA's validation result says failed, in one sentence.
+    summary["refusal"] = verdict_lib.from_evaluation(
+        evaluation.uri, best_ever_accuracy=best,
+        class_names=(None if config.dataset == "mnist" else  # digits
+                     summary["class_names"]))
+    summary["best_ever"] = {
+        "accuracy": best,
+        "version": (custom(blessing, blessing_lib.BEST_EVER_VERSION_KEY)
+                    if blessing else None)}
+    summary["compared_with"] = (
+        custom(blessing, blessing_lib.COMPARED_WITH_KEY) if blessing else None)
   test_predictions = None
   if model and examples:
     test_predictions = predict_split(path_utils.serving_model_path(model.uri),
@@ -233,6 +248,8 @@ def verdict(summary: Dict[str, Any]) -> str:
 
 def rejection_reason(summary: Dict[str, Any]) -> str:
   """Why the Evaluator did not bless the candidate, in one sentence."""
+  if summary.get("refusal"):  # from TFMA's validation result
+    return summary["refusal"].removeprefix("not pushed: ")
   metrics = summary.get("evaluation") or {}
   candidate = (metrics.get("candidate") or {}).get(ACCURACY)
   baseline = (metrics.get("baseline") or {}).get(ACCURACY)

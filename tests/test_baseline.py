@@ -63,3 +63,17 @@ def test_registry_records_each_push_and_survives_corruption(tmp_path):
   # A version placed by hand, without provenance, is still the baseline.
   model = _find_baseline(serving, tmp_path)
   assert model.get_string_custom_property("source_model") == path
+
+
+def test_the_best_accuracy_ever_pushed_goes_with_the_baseline(tmp_path):
+  serving = tmp_path / "serving" / "mnist"
+  assert baseline_executor.best_ever(_find_baseline(serving, tmp_path)) is None
+  for now, accuracy in ((100, None), (200, 0.981), (300, 0.981), (400, 0.975)):
+    path, _ = versioning.push(_saved_model(tmp_path / f"m{now}"),
+                              str(serving), now=now)
+    registry.record_push(str(serving), path, f"trainer/{now}", accuracy)
+  model = _find_baseline(serving, tmp_path)
+  assert model.get_string_custom_property("version_dir").endswith("/400")
+  # The earliest of the best: version 200, not the one in service.
+  assert baseline_executor.best_ever(model) == (0.981, "200")
+  assert "accuracy" not in registry.entry_for(str(serving), 100)

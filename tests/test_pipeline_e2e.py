@@ -27,7 +27,8 @@ def small_config(mnist_dir, tmp_path_factory):
       dataset="mnist", data_dir=mnist_dir,
       output_dir=str(tmp_path_factory.mktemp("e2e")), max_examples=3000,
       trainer=hparams.TrainerConfig(model="dense_512", epochs=1),
-      min_accuracy=0.5)
+      # ~90 eval images per class: a class moves by 0.1 between equal models.
+      min_accuracy=0.5, max_class_accuracy_drop=0.2)
 
 
 @pytest.fixture(scope="module")

@@ -101,3 +101,99 @@ def test_push_to_an_object_store_copies_saved_model_pb_last(tmp_path,
   with tf.io.gfile.GFile(path + "/saved_model.pb") as f:
     assert f.read() == "remote"
   assert versioning.push(model, serving, now=8) == (path, False)
+
+
+def test_push_swaps_only_the_version_it_was_compared_with(tmp_path):
+  serving = str(tmp_path / "serving")
+  with pytest.raises(versioning.ServingChangedError):
+    versioning.push(_fake_saved_model(tmp_path / "a", "a"), serving, now=1,
+                    expected="7")  # 7 was never in service
+  assert versioning.existing_versions(serving) == []
+  first, _ = versioning.push(_fake_saved_model(tmp_path / "a", "a"), serving,
+                             now=1, expected="none")
+  # Evaluated when nothing was in service, but version 1 arrived since.
+  with pytest.raises(versioning.ServingChangedError,
+                     match=f"^{serving}: the model in service changed since "
+                     "the Evaluator compared with it \\(nothing in service "
+                     "then, version 1 now\\); not pushed, rerun to compare "
+                     "with version 1$"):
+    versioning.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=2,
+                    expected="none")
+  second, created = versioning.push(_fake_saved_model(tmp_path / "b", "b"),
+                                    serving, now=2, expected="1")
+  assert created and versioning.existing_versions(serving) == [1, 2]
+  assert first != second
+
+
+def _claim(serving, name, claimed_at):
+  import json  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  path = f"{serving}/{versioning.CLAIMS_DIR}/{name}"
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, "w") as f:
+    f.write(json.dumps({"claimed_at": claimed_at}))
+  return path
+
+
+def test_object_store_pushes_claim_their_version_first(tmp_path):
+  import time  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  serving = "ram://cas/mnist"
+  model = _fake_saved_model(tmp_path / "model", "m")
+  first, _ = versioning.push(model, serving, now=10, expected="none")
+  assert first == f"{serving}/10"
+  assert tf.io.gfile.listdir(f"{serving}/{versioning.CLAIMS_DIR}") == []
+  # Another run is copying version 11 right now: its claim is live.
+  other = _claim(serving, "11-othertoken", time.time())
+  with pytest.raises(versioning.PushError,
+                     match=f"^{serving}: another push is under way \\(version "
+                     "11\\); not pushed as version 12, rerun to compare with "
+                     "it$"):
+    versioning.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=10,
+                    expected="10")
+  assert tf.io.gfile.listdir(f"{serving}/{versioning.CLAIMS_DIR}") == [
+      "11-othertoken"]  # ours is gone
+  # A claim of a killed push goes stale; the version number stays taken.
+  tf.io.gfile.remove(other)
+  _claim(serving, "11-killed", time.time() - versioning.STALE_CLAIM_SECONDS - 1)
+  path, created = versioning.push(_fake_saved_model(tmp_path / "b", "b"),
+                                  serving, now=10, expected="10")
+  assert (path, created) == (f"{serving}/12", True)
+  assert tf.io.gfile.listdir(f"{serving}/{versioning.CLAIMS_DIR}") == []
+  # Compare-and-swap holds on object stores too.
+  with pytest.raises(versioning.ServingChangedError,
+                     match="version 10 then, version 12 now"):
+    versioning.push(_fake_saved_model(tmp_path / "c", "c"), serving,
+                    expected="10")
+  assert versioning.existing_versions(serving) == [10, 12]
+
+
+def test_two_runs_that_claim_the_same_version_both_see_it(tmp_path,
+                                                         monkeypatch):
+  """The race itself: run B claims version 11 after run A chose 11 and before
+  A's check; A refuses and leaves B alone with it (had B listed before A
+  claimed, B would have gone on and A refused the same way; had both listed
+  late, both refuse): nobody writes version 11 twice."""
+  import time  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  serving = "ram://race/mnist"
+  versioning.push(_fake_saved_model(tmp_path / "a", "a"), serving, now=10)
+  real_claims = versioning._claims  # pylint: disable=protected-access
+  calls = []
+
+  def claims_after_b_claimed(directory):
+    calls.append(directory)
+    if len(calls) == 2:  # A chose 11 (call 1) and wrote its claim
+      _claim(serving, "11-runb", time.time())
+    return real_claims(directory)
+
+  monkeypatch.setattr(versioning, "_claims", claims_after_b_claimed)
+  with pytest.raises(versioning.PushError,
+                     match="another push is under way \\(version 11\\); not "
+                     "pushed as version 11"):
+    versioning.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=10,
+                    expected="10")
+  monkeypatch.setattr(versioning, "_claims", real_claims)
+  assert versioning.existing_versions(serving) == [10]
+  assert tf.io.gfile.listdir(f"{serving}/{versioning.CLAIMS_DIR}") == [
+      "11-runb"]

@@ -20,12 +20,14 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ComponentSpec
 from tfx.types.component_spec import ExecutionParameter
 
+from components import fingerprint
 from components.baseline import executor
 
 
 class LatestPushedModelSpec(ComponentSpec):
   PARAMETERS = {"serving_model_dir": ExecutionParameter(type=str),
-                "serving_state": ExecutionParameter(type=str, optional=True)}
+                "serving_state": ExecutionParameter(type=str, optional=True),
+                "code_fingerprint": ExecutionParameter(type=str)}
   INPUTS = {}
   OUTPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
 
@@ -40,4 +42,6 @@ class LatestPushedModel(base_component.BaseComponent):
                serving_state: Optional[str] = None):
     super().__init__(LatestPushedModelSpec(
         serving_model_dir=serving_model_dir, serving_state=serving_state,
+        code_fingerprint=fingerprint.code_fingerprint(
+            "components.baseline", "components.pusher"),
         model=types.Channel(type=standard_artifacts.Model)))

@@ -3,25 +3,54 @@
 `LatestPushedModel` always emits a `Model` artifact; when nothing is in
 service yet it is empty (`found` = 0). TFX's Evaluator treats any baseline
 artifact as a model to load, so this executor drops an empty one first (TFMA
-then ignores the change threshold and the value threshold alone decides),
-and records on the blessing which pushed version was the baseline.
+then ignores the change thresholds and the value thresholds alone decide).
+When the artifact carries the best accuracy ever pushed in the lineage, the
+cumulative guard (accuracy >= best ever − MAX_ACCURACY_DROP) is added to the
+EvalConfig as one more TFMA threshold. The blessing records which version
+was in service (the Pusher's compare-and-swap), the candidate's accuracy
+(the registry's) and the best ever.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
+import tensorflow_model_analysis as tfma
 from tfx import types
 from tfx.components.evaluator import executor as tfx_evaluator_executor
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
 
 from components.baseline import executor as baseline_executor
+from components.evaluator import blessing as blessing_lib
+from components.evaluator import eval_config as eval_config_lib
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
-# Custom properties of the blessing: the pushed version the candidate was
-# compared with, and the Trainer artifact that version came from.
-BASELINE_VERSION_DIR_KEY = "baseline_version_dir"
-BASELINE_SOURCE_MODEL_KEY = "baseline_source_model"
+EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
+BASELINE_VERSION_DIR_KEY = blessing_lib.BASELINE_VERSION_DIR_KEY
+BASELINE_SOURCE_MODEL_KEY = blessing_lib.BASELINE_SOURCE_MODEL_KEY
+
+
+def overall_accuracy(evaluation_uri: str) -> Optional[float]:
+  """The candidate's accuracy on the whole split, from TFMA's metrics."""
+  for slice_metrics in tfma.load_metrics(evaluation_uri):
+    if slice_metrics.slice_key.single_slice_keys:
+      continue
+    for kv in slice_metrics.metric_keys_and_values:
+      if (kv.key.name == eval_config_lib.ACCURACY_METRIC and
+          not kv.key.is_diff and kv.key.model_name != "baseline" and
+          kv.value.HasField("double_value")):
+        return kv.value.double_value.value
+  return None
+
+
+def _with_guard(exec_properties: Dict[str, Any],
+                best_ever: float) -> Dict[str, Any]:
+  config = proto_utils.json_to_proto(exec_properties[EVAL_CONFIG_KEY],
+                                     tfma.EvalConfig())
+  config = eval_config_lib.with_best_ever_guard(config, best_ever)
+  return dict(exec_properties,
+              **{EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)})
 
 
 class Executor(tfx_evaluator_executor.Executor):
@@ -31,17 +60,39 @@ class Executor(tfx_evaluator_executor.Executor):
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     input_dict = dict(input_dict)
-    baseline = [a for a in input_dict.pop(BASELINE_KEY, [])
-                if baseline_executor.has_model(a)]
+    looked_up = input_dict.pop(BASELINE_KEY, [])
+    baseline = [a for a in looked_up if baseline_executor.has_model(a)]
     if baseline:
       input_dict[BASELINE_KEY] = baseline
+    best_ever = (baseline_executor.best_ever(looked_up[0]) if looked_up
+                 else None)
+    if best_ever and exec_properties.get(EVAL_CONFIG_KEY):
+      exec_properties = _with_guard(exec_properties, best_ever[0])
     super().Do(input_dict, output_dict, exec_properties)
     blessing = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.BLESSING_KEY])
+    evaluation = artifact_utils.get_single_instance(
+        output_dict[standard_component_specs.EVALUATION_KEY])
+    accuracy = overall_accuracy(evaluation.uri)
+    if accuracy is not None:
+      blessing.set_float_custom_property(blessing_lib.CANDIDATE_ACCURACY_KEY,
+                                         accuracy)
+    if best_ever:
+      blessing.set_float_custom_property(blessing_lib.BEST_EVER_ACCURACY_KEY,
+                                         best_ever[0])
+      blessing.set_string_custom_property(blessing_lib.BEST_EVER_VERSION_KEY,
+                                          str(best_ever[1]))
+    blessing.set_string_custom_property(blessing_lib.COMPARED_WITH_KEY,
+                                        blessing_lib.NO_VERSION)
     if baseline:
-      blessing.set_string_custom_property(
-          BASELINE_VERSION_DIR_KEY, baseline[0].get_string_custom_property(
-              baseline_executor.VERSION_DIR_KEY))
+      version_dir = baseline[0].get_string_custom_property(
+          baseline_executor.VERSION_DIR_KEY)
+      blessing.set_string_custom_property(BASELINE_VERSION_DIR_KEY,
+                                          version_dir)
       blessing.set_string_custom_property(
           BASELINE_SOURCE_MODEL_KEY, baseline[0].get_string_custom_property(
               baseline_executor.SOURCE_MODEL_KEY))
+      blessing.set_string_custom_property(
+          blessing_lib.COMPARED_WITH_KEY,
+          blessing_lib.version_name(version_dir))
+

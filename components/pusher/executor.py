@@ -1,4 +1,8 @@
-"""TFX Pusher executor that pushes with `versioning.push` (atomic)."""
+"""TFX Pusher executor that pushes with `versioning.push` (atomic, and
+compare-and-swap: only if the version in service is still the one the
+Evaluator compared the candidate with; otherwise `ServingChangedError`, in
+one line, and nothing is pushed). The registry entry of a new version keeps
+the candidate's eval accuracy from the blessing."""
 from __future__ import annotations
 
 import os
@@ -12,6 +16,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
+from components.evaluator import blessing as blessing_lib
 from components.pusher import registry
 from components.pusher import versioning
 
@@ -37,12 +42,17 @@ class Executor(tfx_pusher_executor.Executor):
         exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
         destination)
     serving_model_dir = destination.filesystem.base_directory
+    blessing = artifact_utils.get_single_instance(
+        input_dict[standard_component_specs.MODEL_BLESSING_KEY])
     with versioning.serving_lock(serving_model_dir):
-      serving_path, created = versioning.push(model_path, serving_model_dir)
+      serving_path, created = versioning.push(
+          model_path, serving_model_dir,
+          expected=blessing_lib.compared_with(blessing))
       if created:
         model = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.MODEL_KEY])
-        registry.record_push(serving_model_dir, serving_path, model.uri)
+        registry.record_push(serving_model_dir, serving_path, model.uri,
+                             accuracy=blessing_lib.candidate_accuracy(blessing))
     io_utils.copy_dir(model_path, model_push.uri)  # archive, as TFX does
     self._MarkPushed(model_push, pushed_destination=serving_path,
                      pushed_version=os.path.basename(serving_path))

@@ -1,11 +1,13 @@
-"""`registry.json`: which run produced each pushed version.
+"""`registry.json`: which run produced each pushed version, and its accuracy.
 
 The Pusher appends an entry after every new version; the baseline component
 (`components.baseline`) reads the serving directory and this file to find the
 model in service. It lives in the serving directory itself (TF Serving only
 loads integer-named subdirectories, so it ignores the file), which makes the
 serving location the single source of truth on a laptop and on Kubeflow
-alike: no ML Metadata query or TFX Resolver is needed.
+alike: no ML Metadata query or TFX Resolver is needed. Each entry keeps the
+version's accuracy on the eval split (TFMA's, from the blessing), so the
+cumulative guard knows the best version ever pushed.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any, Dict, List, Optional
 import tensorflow as tf
 
 REGISTRY_FILE = "registry.json"
+ACCURACY_KEY = "accuracy"
 
 
 def registry_path(serving_model_dir: str) -> str:
@@ -36,8 +39,11 @@ def read_entries(serving_model_dir: str) -> List[Dict[str, Any]]:
 
 
 def record_push(serving_model_dir: str, version_dir: str,
-                source_model: str) -> Dict[str, Any]:
+                source_model: str,
+                accuracy: Optional[float] = None) -> Dict[str, Any]:
   """Appends the entry of a newly pushed version; returns it.
+
+  `accuracy`: the version's accuracy on the eval split (None: unknown).
 
   Written to a temporary file and renamed locally; object stores replace a
   single object atomically.
@@ -45,6 +51,8 @@ def record_push(serving_model_dir: str, version_dir: str,
   entry = {"version": int(os.path.basename(version_dir.rstrip("/"))),
            "path": version_dir, "source_model": source_model,
            "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+  if accuracy is not None:
+    entry[ACCURACY_KEY] = float(accuracy)
   entries = [e for e in read_entries(serving_model_dir)
              if e.get("version") != entry["version"]] + [entry]
   path = registry_path(serving_model_dir)
@@ -65,3 +73,13 @@ def entry_for(serving_model_dir: str, version: int) -> Optional[Dict[str, Any]]:
     if entry.get("version") == version:
       return entry
   return None
+
+
+def best_entry(serving_model_dir: str) -> Optional[Dict[str, Any]]:
+  """The entry with the highest recorded accuracy (the earliest of equals),
+  or None when no entry records one."""
+  scored = [e for e in read_entries(serving_model_dir)
+            if isinstance(e.get(ACCURACY_KEY), (int, float))]
+  if not scored:
+    return None
+  return max(scored, key=lambda e: e[ACCURACY_KEY])

@@ -8,15 +8,29 @@ with `saved_model.pb` last: servers treat a version as present only once
 that file exists. Existing versions are never touched, and a model identical
 to the version in service is not pushed again (a rerun whose Trainer was
 cached re-blesses the same model).
+
+Compare-and-swap: given `expected` (the version the Evaluator compared with,
+"none" for nothing), `push` refuses with `ServingChangedError` unless that is
+still the version in service. Locally `serving_lock` makes check and rename
+one step. Object stores have no lock and no rename, so a push first writes a
+claim object `.push-claims/<version>-<token>`, then lists the claims: any
+other live claim (another push under way) or a changed version in service
+refuses the push, and removes the claim. Of two concurrent pushes at least
+one sees the other's claim (GCS and S3 list strongly consistently), so two
+runs never write the same version, nor both swap the same baseline. A claim
+is removed once its version's saved_model.pb is written; one older than
+`STALE_CLAIM_SECONDS` (a killed push) is ignored and removed.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import time
+import uuid
 from typing import Iterator, List, Optional, Tuple
 
 import tensorflow as tf
@@ -24,10 +38,32 @@ import tensorflow as tf
 STAGING_PREFIX = ".staging-"
 SAVED_MODEL_FILE = "saved_model.pb"
 LOCK_FILE = ".push.lock"
+CLAIMS_DIR = ".push-claims"
+STALE_CLAIM_SECONDS = 3600
+NO_VERSION = "none"  # `serving_state` of an empty serving directory
 
 
 class PushError(OSError):
   """A push failed; the versions already in service are untouched."""
+
+
+class ServingChangedError(PushError):
+  """The version in service is not the one the candidate was compared with."""
+
+
+def _describe(state: str) -> str:
+  return "nothing in service" if state == NO_VERSION else f"version {state}"
+
+
+def check_in_service(serving_model_dir: str, expected: str) -> None:
+  """Raises ServingChangedError unless `expected` is still in service."""
+  state = serving_state(serving_model_dir)
+  if state != expected:
+    raise ServingChangedError(
+        f"{serving_model_dir}: the model in service changed since the "
+        f"Evaluator compared with it ({_describe(expected)} then, "
+        f"{_describe(state)} now); not pushed, rerun to compare with "
+        f"{_describe(state)}")
 
 
 @contextlib.contextmanager
@@ -76,12 +112,13 @@ def latest_version_dir(serving_model_dir: str) -> Optional[str]:
 def serving_state(serving_model_dir: str) -> str:
   """The version in service ("none" if none): a cache key of the baseline."""
   latest = latest_version_dir(serving_model_dir)
-  return os.path.basename(latest) if latest else "none"
+  return os.path.basename(latest) if latest else NO_VERSION
 
 
 def next_version(serving_model_dir: str, now: Optional[float] = None) -> int:
-  """A Unix-time version, always above every existing one."""
-  versions = existing_versions(serving_model_dir)
+  """A Unix-time version, always above every existing (or claimed) one."""
+  versions = existing_versions(serving_model_dir) + [
+      version for _, version in _claims(serving_model_dir)]
   candidate = int(now if now is not None else time.time())
   return max([candidate] + [v + 1 for v in versions])
 
@@ -113,17 +150,96 @@ def _copy_saved_model_last(model_dir: str, target: str) -> None:
     tf.io.gfile.copy(os.path.join(model_dir, relative), destination)
 
 
+def _claims(serving_model_dir: str) -> List[Tuple[str, int]]:
+  """(path, version) of every claim object on an object store."""
+  if is_local(serving_model_dir):
+    return []
+  directory = os.path.join(serving_model_dir, CLAIMS_DIR)
+  if not tf.io.gfile.isdir(directory):
+    return []
+  found = []
+  for name in tf.io.gfile.listdir(directory):
+    version = name.rstrip("/").split("-", 1)[0]
+    if version.isdigit():
+      found.append((os.path.join(directory, name.rstrip("/")), int(version)))
+  return found
+
+
+def _live(serving_model_dir: str, claim: str, version: int,
+          now: float) -> bool:
+  """Whether a claim belongs to a push still under way."""
+  if tf.io.gfile.exists(os.path.join(serving_model_dir, str(version),
+                                     SAVED_MODEL_FILE)):
+    return False  # done; its removal failed or is racing
+  try:
+    with tf.io.gfile.GFile(claim) as f:
+      claimed_at = float(json.load(f)["claimed_at"])
+  except (ValueError, KeyError, TypeError, tf.errors.OpError):
+    return True  # being written right now
+  if now - claimed_at > STALE_CLAIM_SECONDS:
+    _remove(claim)
+    return False
+  return True
+
+
+def _remove(path: str) -> None:
+  try:
+    tf.io.gfile.remove(path)
+  except tf.errors.OpError:
+    pass
+
+
+def claim_version(serving_model_dir: str, expected: Optional[str] = None,
+                  now: Optional[float] = None) -> Tuple[int, str]:
+  """Claims a new version on an object store; returns (version, claim path).
+
+  Raises ServingChangedError when `expected` is no longer in service, and
+  PushError when another push is under way (the claim is removed then).
+  """
+  version = next_version(serving_model_dir, now)
+  claim = os.path.join(serving_model_dir, CLAIMS_DIR,
+                       f"{version}-{uuid.uuid4().hex}")
+  try:
+    tf.io.gfile.makedirs(os.path.dirname(claim))
+    with tf.io.gfile.GFile(claim, "w") as f:
+      f.write(json.dumps({"version": version, "claimed_at": time.time(),
+                          "host": os.uname().nodename, "pid": os.getpid()}))
+  except tf.errors.OpError as e:
+    raise PushError(f"{serving_model_dir}: cannot write the push claim "
+                    f"({e.message}); the versions in service are "
+                    "untouched") from e
+  clock = time.time()
+  others = sorted(v for path, v in _claims(serving_model_dir)
+                  if path != claim and _live(serving_model_dir, path, v, clock))
+  try:
+    if others:
+      raise PushError(f"{serving_model_dir}: another push is under way "
+                      f"(version {others[-1]}); not pushed as version "
+                      f"{version}, rerun to compare with it")
+    if expected is not None:
+      check_in_service(serving_model_dir, expected)
+  except PushError:
+    _remove(claim)
+    raise
+  return version, claim
+
+
 def push(model_dir: str, serving_model_dir: str,
-         now: Optional[float] = None) -> Tuple[str, bool]:
+         now: Optional[float] = None,
+         expected: Optional[str] = None) -> Tuple[str, bool]:
   """Copies SavedModel `model_dir` to a new version (hold `serving_lock`).
 
   Returns (version path, True), or (path of the latest version, False) when
-  that version already holds exactly this model. Raises PushError, with
-  nothing half-written left behind, when the copy fails (disk full, no
+  that version already holds exactly this model. `expected`: the version
+  the candidate was compared with ("none": nothing); if another is in
+  service, raises ServingChangedError and pushes nothing. Raises PushError,
+  with nothing half-written left behind, when the copy fails (disk full, no
   permission).
   """
   if not tf.io.gfile.exists(os.path.join(model_dir, SAVED_MODEL_FILE)):
     raise FileNotFoundError(f"{model_dir}: no saved_model.pb, not a SavedModel")
+  if expected is not None:
+    check_in_service(serving_model_dir, expected)
   latest = latest_version_dir(serving_model_dir)
   if latest and tree_digest(latest) == tree_digest(model_dir):
     return latest, False
@@ -132,11 +248,19 @@ def push(model_dir: str, serving_model_dir: str,
   except (OSError, tf.errors.OpError) as e:
     raise PushError(f"{serving_model_dir}: cannot create the serving "
                     f"directory ({getattr(e, 'strerror', None) or e})") from e
+  if not is_local(serving_model_dir):
+    version, claim = claim_version(serving_model_dir, expected, now)
+    final = os.path.join(serving_model_dir, str(version))
+    try:
+      _copy_saved_model_last(model_dir, final)
+    except tf.errors.OpError as e:
+      raise PushError(f"{serving_model_dir}: push failed ({e.message}); the "
+                      "versions in service are untouched") from e
+    finally:
+      _remove(claim)
+    return final, True
   version = next_version(serving_model_dir, now)
   final = os.path.join(serving_model_dir, str(version))
-  if not is_local(serving_model_dir):
-    _copy_saved_model_last(model_dir, final)
-    return final, True
   _remove_stale_staging(serving_model_dir)
   staging = os.path.join(serving_model_dir,
                          f"{STAGING_PREFIX}{version}-{os.getpid()}")

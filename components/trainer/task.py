@@ -31,6 +31,9 @@ SUMMARY_FILE = "model_summary.txt"
 CONFIG_FILE = "trainer_config.json"
 EPOCHS_KEY = "epoch"  # in history.json
 EPOCH_SECONDS_KEY = "epoch_seconds"
+BEST_EPOCH_KEY = "best_epoch"  # in history.json: the exported epoch (0-based)
+# The exported model is the epoch with the highest accuracy on `eval`.
+BEST_METRIC = "val_accuracy"
 
 
 def distribution_strategy(required_gpus: int = 0) -> tf.distribute.Strategy:
@@ -53,6 +56,28 @@ def distribution_strategy(required_gpus: int = 0) -> tf.distribute.Strategy:
     return strategy
   print("no GPU visible: training on CPU", flush=True)
   return tf.distribute.get_strategy()
+
+
+class BestEpoch(keras.callbacks.Callback):
+  """Keeps the weights of the epoch with the highest `BEST_METRIC` and puts
+  them back when training ends: the exported model is the best epoch, not
+  the last one (early stopping or not)."""
+
+  def __init__(self):
+    super().__init__()
+    self.epoch: Optional[int] = None
+    self.value = float("-inf")
+    self._weights = None
+
+  def on_epoch_end(self, epoch, logs=None):
+    value = (logs or {}).get(BEST_METRIC)
+    if value is not None and value > self.value:
+      self.epoch, self.value = epoch, float(value)
+      self._weights = self.model.get_weights()
+
+  def on_train_end(self, logs=None):
+    if self._weights is not None:
+      self.model.set_weights(self._weights)
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -139,9 +164,10 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
     callbacks.append(keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.early_stopping_patience,
         restore_best_weights=True))
+  best = BestEpoch()  # last: it restores the best weights after the others
   history = model.fit(train_ds, validation_data=eval_ds, epochs=config.epochs,
-                      callbacks=callbacks + ([EpochLine(config.epochs)]
-                                             if _quiet() else []),
+                      callbacks=callbacks + [best] + (
+                          [EpochLine(config.epochs)] if _quiet() else []),
                       verbose=0 if _quiet() else 1)
   history_dict = {k: [float(v) for v in vs] for k, vs in
                   history.history.items()}
@@ -152,6 +178,10 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
     print(f"resumed from the backup of an interrupted run: epochs "
           f"{history.epoch[0] + 1}-{history.epoch[-1] + 1} of {config.epochs} "
           "ran now", flush=True)
+  if best.epoch is not None:
+    history_dict[BEST_EPOCH_KEY] = best.epoch
+    print(f"exporting epoch {best.epoch + 1}, the best by {BEST_METRIC} "
+          f"({best.value:.4f})", flush=True)
 
   export.export_saved_model(model, serving_model_dir)
   _write(run_dir, HISTORY_FILE, json.dumps(history_dict, indent=2))

@@ -1,0 +1,40 @@
+"""The exported model is the best epoch by val_accuracy, not the last."""
+import numpy as np
+import tf_keras as keras
+
+from components.trainer import task
+
+
+def test_best_epoch_puts_back_the_weights_of_the_best_val_accuracy():
+  model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+  best = task.BestEpoch()
+  best.set_model(model)
+  weights = {}
+  for epoch, val_accuracy in enumerate([0.80, 0.88, 0.85, 0.79]):
+    model.set_weights([np.full((2, 1), epoch, np.float32),
+                       np.full((1,), epoch, np.float32)])
+    weights[epoch] = model.get_weights()
+    best.on_epoch_end(epoch, {"val_accuracy": val_accuracy,
+                              "val_loss": 1.0 - epoch})  # loss: not the metric
+  best.on_train_end()
+  assert best.epoch == 1 and best.value == 0.88
+  for exported, kept in zip(model.get_weights(), weights[1]):
+    np.testing.assert_array_equal(exported, kept)
+
+
+def test_training_records_and_exports_the_best_epoch(tmp_path, fake_data_dir):
+  from components.ingestion import examples_io, ingest  # pylint: disable=g-import-not-at-top
+  from components.trainer import hparams  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  examples = str(tmp_path / "examples")
+  ingest.ingest(examples, dataset="mnist", seed=0, train_fraction=0.7,
+                data_dir=fake_data_dir)
+  files = {split: [os.path.join(examples_io.split_dir(examples, split), "*")]
+           for split in ("train", "eval")}
+  history = task.train(hparams.TrainerConfig(model="dense_100_relu", epochs=3),
+                       files["train"], files["eval"], str(tmp_path / "model"),
+                       str(tmp_path / "run"))
+  saved = json.load(open(tmp_path / "run" / task.HISTORY_FILE))
+  best = int(np.argmax(history["val_accuracy"]))  # first of the best
+  assert saved[task.BEST_EPOCH_KEY] == best
