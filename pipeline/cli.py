@@ -13,18 +13,35 @@ from typing import List, Optional
 
 
 def list_models() -> str:
+  """The preset table: layers, recipe, callbacks and the course's accuracy."""
   from components.trainer import models  # pylint: disable=g-import-not-at-top
-  lines = ["MODEL= presets (defaults: optimizer, batch size, epochs):"]
-  for name, preset in sorted(models.PRESETS.items()):
-    lines.append(f"  {name:<24} {preset.description}  "
-                 f"[{preset.optimizer}, batch {preset.batch_size}, "
-                 f"{preset.epochs} epochs]")
+  header = ("preset", "layers", "optimizer", "batch", "epochs", "callbacks",
+            "course accuracy")
+  rows = []
+  for name, preset in models.PRESETS.items():
+    lr = f" {preset.learning_rate:g}" if preset.learning_rate else ""
+    callbacks = ", ".join(
+        f"{label}({patience})" for label, patience in
+        (("early stop", preset.early_stopping_patience),
+         ("lr/2", preset.reduce_lr_patience)) if patience) or "-"
+    accuracy = (f"{preset.course_accuracy:.3f} {preset.course_metric}"
+                if preset.course_accuracy else "-")
+    rows.append((name, models.layers_summary(preset), preset.optimizer + lr,
+                 str(preset.batch_size), str(preset.epochs), callbacks,
+                 accuracy))
+  widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+  lines = ["MODEL= presets (the course's recipes; every setting can be "
+           "overridden):"]
+  for row in [header] + rows:
+    lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
+                 .rstrip())
   lines.append("  " + ", ".join(f"{family} = {preset}" for family, preset in
                                 sorted(models.FAMILY_DEFAULTS.items())))
   lines.append("OPTIMIZER= " + ", ".join(models.OPTIMIZERS) +
                "  (momentum/nesterov: SGD with momentum 0.9)")
   lines.append("also: LEARNING_RATE=, EPOCHS=, BATCH_SIZE=, "
-               "EARLY_STOPPING_PATIENCE=, REDUCE_LR_PATIENCE=, MIXED_PRECISION=1")
+               "EARLY_STOPPING_PATIENCE=, REDUCE_LR_PATIENCE= (default: the "
+               "preset's), MIXED_PRECISION=1")
   return "\n".join(lines)
 
 
@@ -74,4 +91,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from components import storage  # pylint: disable=g-import-not-at-top
+  storage.exit_process(main())  # no teardown abort after S3 use

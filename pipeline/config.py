@@ -51,6 +51,14 @@ class PipelineConfig:
   enable_cache: bool = True
   rerun_from: Optional[str] = None  # recompute this component and all after
   beam_args: Tuple[str, ...] = ()  # BEAM_PIPELINE_ARGS, split like a shell
+  # TUNE=1: TFX's Tuner (KerasTuner) picks the Trainer's hyperparameters.
+  tune: bool = False
+  tune_trials: int = 10
+  tune_epochs: int = 2  # per trial (Hyperband: at most)
+  tune_algorithm: str = "random"  # random | hyperband | bayesian
+  tune_families: Tuple[str, ...] = ("dense", "cnn")  # model families searched
+  # An earlier Tuner's best_hyperparameters directory: train those, no search.
+  tune_from: Optional[str] = None
 
   def __post_init__(self):
     datasets.get_dataset_info(self.dataset)  # validates the name
@@ -161,7 +169,12 @@ class PipelineConfig:
         enable_cache=_enable_cache(get("ENABLE_CACHE", boolean),
                                    get("NO_CACHE", boolean)),
         rerun_from=get("RERUN_FROM"),
-        beam_args=get("BEAM_PIPELINE_ARGS", _shell_words)), trainer=trainer)
+        beam_args=get("BEAM_PIPELINE_ARGS", _shell_words), tune=get("TUNE", boolean),
+        tune_trials=get("TUNE_TRIALS", int),
+        tune_epochs=get("TUNE_EPOCHS", int),
+        tune_algorithm=get("TUNE_ALGORITHM"),
+        tune_families=get("TUNE_FAMILIES", _names),
+        tune_from=get("TUNE_FROM", _local_or_uri)), trainer=trainer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +243,10 @@ def _enable_cache(enable: Optional[bool], no_cache: Optional[bool]
 def _local_or_uri(value: str) -> str:
   """Absolute local paths; gs://, s3://, minio:// URIs as given."""
   return value if "://" in value else os.path.abspath(value)
+
+
+def _names(value: str) -> Tuple[str, ...]:
+  return tuple(n.strip() for n in value.split(",") if n.strip())
 
 
 def _shell_words(value: str) -> Tuple[str, ...]:

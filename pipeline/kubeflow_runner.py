@@ -50,7 +50,8 @@ def check_cluster_settings(config: config_lib.PipelineConfig,
                      "bucket")
   paths = {"PIPELINE_ROOT": root, "DATA_DIR": config.data_dir,
            "TFDS_DATA_DIR": config.tfds_data_dir,
-           "SERVING_DIR": config.serving_dir}
+           "SERVING_DIR": config.serving_dir,
+           "TUNE_FROM": getattr(config, "tune_from", None)}
   for setting, path in paths.items():
     if not path:
       continue
@@ -138,6 +139,8 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
     spec["deploymentSpec"]["executors"][f"{TRAINER_NODE_ID}_executor"][
         "container"]["image"] = kubeflow.gpu_image
   for executor in spec["deploymentSpec"]["executors"].values():
+    if "container" not in executor:  # the importer of TUNE_FROM
+      continue
     command = executor["container"]["command"]
     assert command[-1] == kubeflow_entrypoint.TFX_ENTRYPOINT, command
     command[-1] = kubeflow_entrypoint.__name__
@@ -173,7 +176,8 @@ def platform_spec(spec: Dict[str, Any], kubeflow: config_lib.KubeflowConfig
       {"secretKey": secret, "envVar": "AWS_SECRET_ACCESS_KEY"}]}]
   return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
       label: {"secretAsEnv": secret_as_env}
-      for label in spec["deploymentSpec"]["executors"]}}}}}
+      for label, executor in spec["deploymentSpec"]["executors"].items()
+      if "container" in executor}}}}}
 
 
 def compile_pipeline(config: config_lib.PipelineConfig,

@@ -10,11 +10,14 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.components import ExampleValidator
 from tfx.components import StatisticsGen
 from tfx.components import Trainer
+from tfx.components import Tuner
 from tfx.dsl.compiler import compiler
+from tfx.dsl.components.common.importer import Importer
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2
 from tfx.proto import trainer_pb2
 from tfx.proto.orchestration import pipeline_pb2
+from tfx.types import standard_artifacts
 
 from components import fingerprint
 from components.baseline.component import LatestPushedModel
@@ -28,6 +31,7 @@ from components.validation.component import ValidationGate
 TRAINER_RUN_FN = "components.trainer.task.run_fn"
 # The code a trained model depends on (its fingerprint is in the cache key).
 TRAINER_CODE = ("components.trainer", "components.ingestion.examples_io")
+TUNER_FN = "components.tuner.task.tuner_fn"
 BASELINE_NODE_ID = "LatestPushedModel"
 
 
@@ -56,6 +60,8 @@ def create_pipeline(
     enable_cache: bool = True,
     serving_state: Optional[str] = None,
     schema_fingerprint: Optional[str] = None,
+    tuner_config: Optional[Dict[str, Any]] = None,
+    tuned_hyperparameters_uri: Optional[str] = None,
 ) -> tfx_pipeline.Pipeline:
   """Ingest -> statistics/validation -> train -> evaluate vs. baseline -> push.
 
@@ -89,8 +95,32 @@ def create_pipeline(
       anomalies=example_validator.outputs["anomalies"],
       code_fingerprint=fingerprint.code_fingerprint("components.validation"))
 
+  # TUNE=1: a KerasTuner search (components/tuner) whose best
+  # hyperparameters the Trainer trains; `tuner_config` is
+  # `tuner.task.tuner_custom_config(...)`. Or frozen: an earlier Tuner's
+  # best_hyperparameters directory, imported (TUNE_FROM=).
+  tuner = None
+  hyperparameters = None
+  if tuned_hyperparameters_uri:
+    tuner = Importer(
+        source_uri=tuned_hyperparameters_uri,
+        artifact_type=standard_artifacts.HyperParameters).with_id(
+            "TunedHyperparameters")
+    hyperparameters = tuner.outputs["result"]
+  elif tuner_config:
+    tuner = Tuner(
+        tuner_fn=TUNER_FN,
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+        custom_config=tuner_config)
+    tuner.add_upstream_node(validation_gate)
+    hyperparameters = tuner.outputs["best_hyperparameters"]
+
   trainer = Trainer(
       run_fn=TRAINER_RUN_FN,
+      hyperparameters=hyperparameters,
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
       train_args=trainer_pb2.TrainArgs(splits=["train"]),
@@ -129,7 +159,8 @@ def create_pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator,
-                  validation_gate, trainer, baseline, evaluator, pusher],
+                  validation_gate] + ([tuner] if tuner else []) +
+                 [trainer, baseline, evaluator, pusher],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args)
@@ -195,4 +226,19 @@ def create_pipeline_from_config(
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=config.beam_pipeline_args,
       enable_cache=config.enable_cache,
-      serving_state=serving_state)
+      serving_state=serving_state,
+      tuner_config=_tuner_config(config),
+      tuned_hyperparameters_uri=getattr(config, "tune_from", None))
+
+
+def _tuner_config(config) -> Optional[Dict[str, Any]]:
+  """The Tuner's custom_config when `config.tune` (validated now), else None."""
+  if not getattr(config, "tune", False):
+    return None
+  from components.tuner import search_space  # pylint: disable=g-import-not-at-top
+  from components.tuner import task as tuner_task  # pylint: disable=g-import-not-at-top
+  tune = search_space.TuneConfig(
+      trials=config.tune_trials, epochs=config.tune_epochs,
+      algorithm=config.tune_algorithm, families=config.tune_families,
+      seed=config.seed)
+  return tuner_task.tuner_custom_config(tune, config.trainer)

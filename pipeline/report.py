@@ -73,8 +73,71 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
   plt.close(fig)
 
 
+TRIAL_COLUMNS = ("family", "dense_layers", "units", "activation", "dropout",
+                 "optimizer", "learning_rate", "batch_size")
+
+
+def _learning_rate(trial: Dict[str, Any]) -> Optional[float]:
+  """A trial's learning rate (the search samples a factor of the optimizer's
+  default)."""
+  if "learning_rate" in trial or "learning_rate_scale" not in trial:
+    return trial.get("learning_rate")
+  from components.trainer import models  # pylint: disable=g-import-not-at-top
+  return models.tuned_preset(trial).learning_rate
+
+
+def plot_trials(trials: List[Dict[str, Any]], path: str) -> None:
+  """Validation accuracy of each Tuner trial (in trial order), coloured by
+  optimizer."""
+  trials = sorted(trials, key=lambda t: str(t.get("trial_id")))
+  optimizers = sorted({str(t.get("optimizer")) for t in trials})
+  colors = plt.get_cmap("tab10")
+  fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(trials) + 2), 3.2))
+  for i, optimizer in enumerate(optimizers):
+    xs = [n for n, t in enumerate(trials) if str(t.get("optimizer")) ==
+          optimizer]
+    ax.bar(xs, [trials[n].get("score") or 0 for n in xs], color=colors(i),
+           label=optimizer)
+  ax.set_xticks(range(len(trials)))
+  ax.set_xticklabels([str(t.get("trial_id")) for t in trials])
+  ax.set_xlabel("trial")
+  ax.set_ylabel("validation accuracy")
+  scores = [t.get("score") or 0 for t in trials]
+  ax.set_ylim(max(0.0, min(scores) - 0.05), min(1.0, max(scores) + 0.02))
+  ax.legend(title="optimizer", fontsize=8, loc="upper left",
+            bbox_to_anchor=(1.01, 1.0))
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def _trials_table(tuning: Dict[str, Any]) -> List[str]:
+  lines = ["## Tuning", "",
+           f"Best of {len(tuning.get('trials') or [])} Tuner trials by "
+           f"{tuning.get('objective')}: `{tuning.get('best_hyperparameters')}`"
+           " (trained above).", "",
+           "| trial | val accuracy | " + " | ".join(TRIAL_COLUMNS) + " |",
+           "| --- | --- | " + " | ".join("---" for _ in TRIAL_COLUMNS) + " |"]
+  for trial in tuning.get("trials") or []:
+    cells = []
+    for column in TRIAL_COLUMNS:
+      value = (_learning_rate(trial) if column == "learning_rate" else
+               trial.get(column))
+      value = "–" if value is None else value
+      cells.append(f"{value:.2g}" if isinstance(value, float) else str(value))
+    lines.append(f"| {trial.get('trial_id')} | {_fmt(trial.get('score'))} | "
+                 + " | ".join(cells) + " |")
+  return lines + [""]
+
+
 def _fmt(value: Optional[float]) -> str:
   return "–" if value is None else f"{value:.4f}"
+
+
+def _model_name(model: Dict[str, Any]) -> str:
+  tuned = model.get("hyperparameters")
+  return f"tuned {tuned.get('family', 'dense')}" if tuned else str(
+      model.get("model"))
 
 
 def render_markdown(summary: Dict[str, Any], verdict: str,
@@ -92,7 +155,7 @@ def render_markdown(summary: Dict[str, Any], verdict: str,
       f"# Run report: {summary['pipeline']}",
       "",
       f"Run `{summary.get('run_id')}` on **{summary['dataset']}**, model "
-      f"**{model.get('model')}** ({model.get('optimizer')}, learning rate "
+      f"**{_model_name(model)}** ({model.get('optimizer')}, learning rate "
       f"{model.get('learning_rate')}, {model.get('epochs')} epochs, batch "
       f"{model.get('batch_size')}).",
       "",
@@ -138,12 +201,20 @@ def render_markdown(summary: Dict[str, Any], verdict: str,
       name = names[int(label)]
       title = str(label) if name == str(label) else f"{label} {name}"
       lines.append(f"| {title} | {_fmt(per_class[label])} |")
+  if summary.get("tuning"):
+    lines += [""] + _trials_table(summary["tuning"])
   if pictures:
     lines += ["", "## Pictures", ""]
     for caption, path in pictures.items():
       lines += [f"### {caption}", "", f"![{caption}]({path})", ""]
   if model_summary:
     lines += ["## Model", "", "```", model_summary.strip(), "```", ""]
+  trained_on = summary.get("training_devices")
+  if trained_on:
+    gpus = ", ".join(f"{g['name']} ({g['model']})" for g in trained_on["gpus"])
+    lines += [f"Trained on: {gpus or 'CPU (' + trained_on['cpu'] + ')'}, "
+              f"{trained_on['replicas']} replica(s), TensorFlow "
+              f"{trained_on['tensorflow']}.", ""]
   lines += ["## Components", "", "| component | state | seconds |",
             "| --- | --- | --- |"]
   for node, info in (summary.get("components") or {}).items():
@@ -172,6 +243,11 @@ def write_report(summary: Dict[str, Any], verdict: str, output_dir: str,
     if os.path.exists(summary_path):
       with open(summary_path) as f:
         model_summary = f.read()
+  trials = (summary.get("tuning") or {}).get("trials")
+  if trials:
+    plot_trials(trials, os.path.join(pictures_dir, "tuner_trials.png"))
+    pictures["Tuner trials: validation accuracy by optimizer"] = (
+        f"{PICTURES_DIR}/tuner_trials.png")
   if test_predictions is not None:
     probs, labels, images = test_predictions
     predicted = np.argmax(probs, axis=1)

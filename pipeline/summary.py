@@ -164,6 +164,9 @@ def build_summary(config, component_seconds: Dict[str, float]
                   if blessing else None)
   baseline_uri = (custom(blessing, evaluator_executor.BASELINE_SOURCE_MODEL_KEY)
                   if blessing else None)
+  tuned = tuning(record)
+  trainer_config = config.trainer.with_hyperparameters(
+      tuned["best_hyperparameters"] if tuned else None)
 
   summary: Dict[str, Any] = {
       "pipeline": config.pipeline_name,
@@ -174,7 +177,7 @@ def build_summary(config, component_seconds: Dict[str, float]
       # The official files of this dataset (False: unknown data, accepted).
       "source_verified": (bool(custom(examples, "source_verified"))
                           if examples else None),
-      "model": dataclasses.asdict(config.trainer.resolved()),
+      "model": dataclasses.asdict(trainer_config.resolved()),
       "split_counts": ({s: custom(examples, f"count_{s}")
                         for s in ("train", "eval", "test")}
                        if examples else None),
@@ -199,6 +202,8 @@ def build_summary(config, component_seconds: Dict[str, float]
       "min_accuracy": config.accuracy_threshold,
       "max_accuracy_drop": config.max_accuracy_drop,
   }
+  if tuned:
+    summary["tuning"] = tuned
   if evaluation:
     summary["evaluation"] = evaluation_metrics(evaluation.uri)
     summary["validation"] = validation_result(evaluation.uri)
@@ -226,7 +231,48 @@ def build_summary(config, component_seconds: Dict[str, float]
       summary["test_accuracy"]["baseline"] = accuracy(predict_split(
           baseline_dir, examples.uri, "test"))
   summary["run_dir"] = _run_dir(record)
+  summary["training_devices"] = _training_devices(summary["run_dir"])
   return summary, test_predictions
+
+
+def _training_devices(run_dir: Optional[str]) -> Optional[Dict[str, Any]]:
+  """What the Trainer trained on (its devices.json), if it ran."""
+  from components.trainer import devices  # pylint: disable=g-import-not-at-top
+  path = os.path.join(run_dir, devices.DEVICES_FILE) if run_dir else None
+  if not path or not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def tuning(record: RunRecord) -> Optional[Dict[str, Any]]:
+  """The Tuner's best hyperparameters and its trials (best first), if it ran.
+
+  Each trial: `trial_id`, `score` (validation accuracy) and its values.
+  """
+  best = (record.artifacts("Tuner", "best_hyperparameters") or [None])[0]
+  imported = (record.artifacts("TunedHyperparameters", "result") or
+              [None])[0]  # TUNE_FROM: frozen, no search
+  best = best or imported
+  if best is None:
+    return None
+  results = (record.artifacts("Tuner", "tuner_results") or [None])[0]
+
+  def read_json(uri: str, name: str):
+    path = os.path.join(uri, name)
+    if not tf.io.gfile.exists(path):
+      return None
+    with tf.io.gfile.GFile(path) as f:
+      return json.load(f)
+  best_config = read_json(best.uri, "best_hyperparameters.txt") or {}
+  trials = (read_json(results.uri, "tuner_results.json") or []) if results \
+      else []
+  return {
+      "objective": "val_accuracy",
+      "best_hyperparameters": best_config.get("values", best_config),
+      "trials": sorted(trials, key=lambda t: -(t.get("score") or 0)),
+      "frozen_from": imported.uri if imported else None,
+  }
 
 
 def _run_dir(record: RunRecord) -> Optional[str]:

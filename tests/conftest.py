@@ -78,3 +78,14 @@ def s3_server():
                aws_secret_access_key="test").create_bucket(Bucket="kfp")
   yield env
   server.stop()
+
+
+def ingested_files(data_dir, root):
+  """Ingests the IDX files in `data_dir` under `root`; returns the Trainer's
+  {'train': [glob], 'eval': [glob]} file patterns."""
+  from components.ingestion import examples_io, ingest  # pylint: disable=g-import-not-at-top
+  examples = os.path.join(str(root), "examples")
+  ingest.ingest(examples, dataset="mnist", seed=0, train_fraction=0.7,
+                data_dir=data_dir)
+  return {split: [os.path.join(examples_io.split_dir(examples, split), "*")]
+          for split in ("train", "eval")}

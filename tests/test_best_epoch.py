@@ -1,4 +1,6 @@
 """The exported model is the best epoch by val_accuracy, not the last."""
+import json
+
 import numpy as np
 import tf_keras as keras
 
@@ -23,15 +25,9 @@ def test_best_epoch_puts_back_the_weights_of_the_best_val_accuracy():
 
 
 def test_training_records_and_exports_the_best_epoch(tmp_path, fake_data_dir):
-  from components.ingestion import examples_io, ingest  # pylint: disable=g-import-not-at-top
   from components.trainer import hparams  # pylint: disable=g-import-not-at-top
-  import json  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
-  examples = str(tmp_path / "examples")
-  ingest.ingest(examples, dataset="mnist", seed=0, train_fraction=0.7,
-                data_dir=fake_data_dir)
-  files = {split: [os.path.join(examples_io.split_dir(examples, split), "*")]
-           for split in ("train", "eval")}
+  from tests.conftest import ingested_files  # pylint: disable=g-import-not-at-top
+  files = ingested_files(fake_data_dir, tmp_path)
   history = task.train(hparams.TrainerConfig(model="dense_100_relu", epochs=3),
                        files["train"], files["eval"], str(tmp_path / "model"),
                        str(tmp_path / "run"))

@@ -42,13 +42,9 @@ def test_run_asking_for_a_gpu_on_a_cpu_machine_fails_in_one_line(
 
 def test_trainer_records_the_devices_it_used(fake_data_dir, tmp_path):
   """devices.json in the run directory: what training ran on."""
-  from components.ingestion import examples_io, ingest  # pylint: disable=g-import-not-at-top
   from components.trainer import hparams, task  # pylint: disable=g-import-not-at-top
-  examples = str(tmp_path / "examples")
-  ingest.ingest(examples, dataset="mnist", seed=0, train_fraction=0.7,
-                data_dir=fake_data_dir)
-  files = {split: [os.path.join(examples_io.split_dir(examples, split), "*")]
-           for split in ("train", "eval")}
+  from tests.conftest import ingested_files  # pylint: disable=g-import-not-at-top
+  files = ingested_files(fake_data_dir, tmp_path)
   task.train(hparams.TrainerConfig(model="dense_100_relu", epochs=1),
              files["train"], files["eval"], str(tmp_path / "model"),
              str(tmp_path / "run"))

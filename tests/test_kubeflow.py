@@ -436,3 +436,37 @@ def test_s3_settings_compile_into_every_task(tmp_path):
   assert none is None
   assert all("env" not in e["container"]
              for e in plain["deploymentSpec"]["executors"].values())
+
+
+@pytest.mark.slow
+def test_tuner_runs_under_the_oss_driver_and_its_result_can_be_frozen(
+    tmp_path, installed_copy):
+  """TUNE=1 compiles a Tuner task whose best hyperparameters the Trainer
+  trains, under the open-source hand-over; TUNE_FROM= then imports that
+  result (a KFP importer task) instead of searching again."""
+  from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
+  data_dir = write_fake_dataset(tmp_path / "data")
+  kubeflow = config_lib.KubeflowConfig(
+      image=IMAGE, pipeline_root=str(tmp_path / "root"),
+      allow_local_paths=True)
+  settings = {"DATASET": "mnist", "DATA_DIR": data_dir, "MIN_ACCURACY": "0",
+              "MAX_CLASS_ACCURACY_DROP": "1", "TUNE": "1", "TUNE_TRIALS": "2",
+              "TUNE_EPOCHS": "1", "TUNE_FAMILIES": "dense", "EPOCHS": "1"}
+  spec = kubeflow_runner.compile_pipeline_spec(
+      config_lib.PipelineConfig.from_env(settings), kubeflow)
+  assert "Tuner" in _upstream(spec["root"]["dag"]["tasks"]["Trainer"])
+  try:
+    tuned = _emulate(spec, str(tmp_path / "run1"), "oss", installed_copy)
+  except kfp_emulator.TaskFailed as e:
+    pytest.fail(str(e))
+  best = tuned.outputs["Tuner"]["best_hyperparameters"]["uri"]
+  with open(tuned.logs["Trainer"]) as f:
+    assert "training the Tuner's best hyperparameters" in f.read()
+  frozen_settings = {k: v for k, v in settings.items() if k != "TUNE"}
+  frozen = kubeflow_runner.compile_pipeline_spec(
+      config_lib.PipelineConfig.from_env({**frozen_settings,
+                                          "TUNE_FROM": best}), kubeflow)
+  assert "Tuner" not in frozen["root"]["dag"]["tasks"]
+  result = _emulate(frozen, str(tmp_path / "run2"), "oss", installed_copy)
+  with open(result.logs["Trainer"]) as f:
+    assert "training the Tuner's best hyperparameters" in f.read()

@@ -45,6 +45,9 @@ def test_every_component_runs_and_the_model_is_pushed(small_config, first_run):
   assert 0.67 < counts["train"] / 3000 < 0.73  # 7:3 by image hash
   assert summary["baseline_model"] is None
   assert summary["blessed"] and summary["pushed"]
+  # The devices training used, in the summary and the report.
+  assert summary["training_devices"]["used"] == "CPU"
+  assert "Trained on: CPU (" in open(summary["report"]).read()
   assert summary["evaluation"]["candidate"]["sparse_categorical_accuracy"] > 0.5
   assert 0.5 < summary["test_accuracy"]["candidate"] <= 1.0
   pushed = summary["pushed_to"]

@@ -120,7 +120,53 @@ def test_config_round_trips_through_custom_config_and_resolves_presets():
       config.to_custom_config()) == config
   resolved = config.resolved()
   assert (resolved.optimizer, resolved.batch_size, resolved.epochs) == (
-      "sgd", 32, 2)
+      "rmsprop", 32, 2)
+
+
+def test_presets_are_the_course_recipes():
+  """Keras' defaults where the course names none: rmsprop, batch 32."""
+  def recipe(name):
+    c = hparams.TrainerConfig(model=name).resolved()
+    return (c.optimizer, c.learning_rate, c.batch_size, c.epochs,
+            c.early_stopping_patience, c.reduce_lr_patience)
+  assert recipe("dense_100_sigmoid") == ("rmsprop", 0.001, 32, 5, 0, 0)
+  assert recipe("dense_100_relu") == ("rmsprop", 0.001, 32, 5, 0, 0)
+  assert recipe("dense_100_relu_adam") == ("adam", 0.001, 32, 5, 0, 0)
+  assert recipe("dense_100_relu_dropout") == ("adam", 0.001, 32, 20, 2, 0)
+  assert recipe("dense_512") == ("rmsprop", 0.001, 128, 5, 0, 0)
+  assert recipe("dense_20x2") == ("sgd", 0.01, 20, 10, 0, 0)
+  assert models.get_preset("dense_512").course_accuracy == 0.981
+  assert all(p.course_metric for p in models.PRESETS.values()
+             if p.course_accuracy)
+
+
+def test_callback_settings_default_to_the_preset_and_can_be_overridden():
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  resolved = config_lib.PipelineConfig.from_env(
+      {"MODEL": "dense_100_relu"}).trainer.resolved()
+  assert (resolved.early_stopping_patience, resolved.reduce_lr_patience) == (
+      0, 0)
+  resolved = config_lib.PipelineConfig.from_env(
+      {"MODEL": "dense_100_relu", "EARLY_STOPPING_PATIENCE": "3",
+       "REDUCE_LR_PATIENCE": "2"}).trainer.resolved()
+  assert (resolved.early_stopping_patience, resolved.reduce_lr_patience) == (
+      3, 2)
+  resolved = hparams.TrainerConfig(model="dense_100_relu_dropout",
+                                   early_stopping_patience=0).resolved()
+  assert resolved.early_stopping_patience == 0
+  with pytest.raises(ValueError, match="early_stopping_patience must be >= 0"):
+    hparams.TrainerConfig(early_stopping_patience=-1)
+
+
+def test_models_table_lists_every_preset_with_its_course_accuracy():
+  from pipeline import cli  # pylint: disable=g-import-not-at-top
+  table = cli.list_models()
+  assert "course accuracy" in table
+  for name in models.PRESETS:
+    assert name in table
+  row = next(l for l in table.splitlines() if l.split()[:1] == ["dense_512"])
+  assert row.split()[3:6] == ["rmsprop", "128", "5"]
+  assert "0.981 mnist test" in row
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,9 @@ that exist only in the image (the schemas). KFP's caching is emulated: a task
 with caching on whose component, parameters and input artifacts match an
 earlier execution in `cache` reuses that execution's outputs.
 
-Not emulated: the image, Kubernetes, resources, retries, and object storage
-other than what `tf.io.gfile` reaches from here.
+An importer task (`TUNE_FROM=`) yields its URI as an artifact, as the
+driver does. Not emulated: the image, Kubernetes, resources, retries, and
+object storage other than what `tf.io.gfile` reaches from here.
 
 `python -m tools.kfp_emulator SPEC.yaml --mode oss --root DIR` runs a spec.
 """
@@ -211,8 +212,18 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
     task = spec["root"]["dag"]["tasks"][name]
     component_name = task["componentRef"]["name"]
     component = spec["components"][component_name]
-    container = executors[component["executorLabel"]]["container"]
+    executor = executors[component["executorLabel"]]
     inputs = task.get("inputs", {})
+    if "importer" in executor:  # the driver registers the URI, no container
+      importer = executor["importer"]
+      (out, definition), = component["outputDefinitions"]["artifacts"].items()
+      outputs[name] = {out: {
+          "name": f"{name}-{out}", "type": definition["artifactType"],
+          "uri": _replace_paths(importer["artifactUri"]["constant"], path_map),
+          "metadata": {}}}
+      result.executed.append(name)
+      continue
+    container = executor["container"]
     parameters = {
         key: _replace_paths(p["runtimeValue"]["constant"], path_map)
         for key, p in inputs.get("parameters", {}).items()}

@@ -41,6 +41,14 @@ def make_dataset(file_patterns: Union[str, List[str]], batch_size: int, *,
   Keras feeds in-memory arrays, so the input never starves the model.
   """
   images, labels = load_split(file_patterns)
+  return dataset_from_tensors(images, labels, batch_size, shuffle=shuffle,
+                              seed=seed)
+
+
+def dataset_from_tensors(images: tf.Tensor, labels: tf.Tensor,
+                         batch_size: int, *, shuffle: bool, seed: int = 42
+                         ) -> tf.data.Dataset:
+  """`make_dataset` over a split already in memory (`load_split`)."""
   indices = tf.data.Dataset.range(tf.shape(labels, out_type=tf.int64)[0])
   if shuffle:
     indices = indices.shuffle(labels.shape[0], seed=seed,

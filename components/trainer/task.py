@@ -142,7 +142,7 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
     model = models.build_model(config.preset)
     models.compile_model(model, config.optimizer, config.learning_rate)
   summary = model_summary(model)
-  logging.info("model %s:\n%s", config.model, summary)
+  logging.info("model %s:\n%s", config.model_label, summary)
   print(summary, flush=True)
 
   tf.io.gfile.makedirs(run_dir)
@@ -191,13 +191,21 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
   _write(run_dir, CONFIG_FILE,
          json.dumps(dataclasses.asdict(config), indent=2))
   plots.plot_history(history_dict, os.path.join(run_dir, CURVES_FILE),
-                     title=f"{config.model} ({config.optimizer})")
+                     title=f"{config.model_label} ({config.optimizer})")
   return history_dict
 
 
 def run_fn(fn_args) -> None:
-  """TFX Trainer entry point (GenericExecutor)."""
+  """TFX Trainer entry point (GenericExecutor).
+
+  With a Tuner upstream, `fn_args.hyperparameters` (its best values) replace
+  the preset's layers, optimizer, learning rate and batch size.
+  """
   config = hparams.TrainerConfig.from_custom_config(fn_args.custom_config)
+  tuned = _hyperparameter_values(getattr(fn_args, "hyperparameters", None))
+  if tuned:
+    print(f"training the Tuner's best hyperparameters: {tuned}", flush=True)
+    config = config.with_hyperparameters(tuned)
   train(config, fn_args.train_files, fn_args.eval_files,
         fn_args.serving_model_dir, fn_args.model_run_dir,
         backup_dir=_backup_dir(fn_args, config))
@@ -210,6 +218,14 @@ def _backup_dir(fn_args, config: hparams.TrainerConfig) -> str:
   trainer_root = os.path.dirname(os.path.dirname(
       fn_args.model_run_dir.rstrip("/")))
   return os.path.join(trainer_root, "resume", key.hexdigest()[:16])
+
+
+def _hyperparameter_values(config) -> Optional[Dict]:
+  """Values of a `HyperParameters.get_config()` dict (or a values dict)."""
+  if not config:
+    return None
+  values = config.get("values", config)
+  return dict(values) if isinstance(values, dict) else None
 
 
 def _write(directory: str, name: str, text: str) -> None:
