@@ -17,6 +17,8 @@ RUN pip install --no-cache-dir "uv==0.13.9" \
 COPY setup.py ./
 COPY components ./components
 COPY pipeline ./pipeline
+COPY serving ./serving
+COPY mnist_tfx.py ./
 COPY schemas /pipeline/schemas
 RUN uv pip install --system --no-cache --no-deps . \
  && python -c "import components.trainer.task, pipeline.pipeline"

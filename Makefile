@@ -26,7 +26,7 @@ export DATASET DATA_DIR TFDS_DATA_DIR DOWNLOAD_CACHE_DIR OUTPUT_DIR LINEAGE \
        ALLOW_LOCAL_PATHS BEAM_PIPELINE_ARGS GPU_IMAGE S3_ENDPOINT_URL S3_REGION \
        S3_CREDENTIALS_SECRET
 
-.PHONY: help install test run-local bench compile-kubeflow kubeflow image \
+.PHONY: help install test browser run-local bench compile-kubeflow kubeflow image \
         submit-kubeflow models predict lock gpu-check clean
 
 help:  ## show this help
@@ -52,17 +52,24 @@ $(STAMP): $(LOCK) setup.py
 	rm -f $(VENV)/.installed-*; touch $(STAMP); \
 	echo "installed $(LOCK) into $(VENV)"
 
-test: install  ## run the test suite (what CI runs)
+test: install browser  ## run the test suite (what CI runs)
 	$(PY) -m pytest tests
+
+# The report's browser test drives Debian's Chromium through ChromeDriver.
+browser:  ## install Debian's chromium and chromium-driver if missing (apt-get; root or sudo)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends chromium chromium-driver; }
 
 run-local: install  ## run the whole DAG locally (DATASET=, DATA_DIR=, MODEL=, EPOCHS=, ...)
 	$(PY) -m pipeline.local_runner
 
 models: install  ## list model presets and optimizers
-	@$(PY) -m pipeline.cli models
+	@$(PY) -m mnist_tfx models
 
 predict: install  ## classify IMAGES="<idx file or PNGs>" with the pushed model (or MODEL_DIR=)
-	@$(PY) -m pipeline.cli predict
+	@$(PY) -m mnist_tfx predict
 
 compile-kubeflow: install  ## write build/<pipeline>.yaml, the KFP v2 spec (IMAGE=, PIPELINE_ROOT=, DATA_DIR=, TRAINER_GPUS=)
 	$(PY) -m pipeline.kubeflow_runner

@@ -11,8 +11,9 @@ setup(
     description="TFX pipeline that trains, evaluates and pushes Keras "
                 "models for MNIST and Fashion-MNIST.",
     python_requires=">=3.10,<3.11",
-    packages=find_packages(include=["pipeline", "pipeline.*",
-                                    "components", "components.*"]),
+    packages=find_packages(include=["pipeline", "pipeline.*", "components",
+                                    "components.*", "serving", "serving.*"]),
+    py_modules=["mnist_tfx"],
     install_requires=[
         "tfx[kfp]==1.16.0",
         "tensorflow==2.16.2",
@@ -26,6 +27,6 @@ setup(
         "pillow",
     ],
     entry_points={"console_scripts": [
-        "mnist-tfx=pipeline.cli:main",
+        "mnist-tfx=mnist_tfx:main",
     ]},
 )

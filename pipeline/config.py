@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
-from typing import List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from components.ingestion import datasets
 from components.trainer import hparams
@@ -130,6 +130,13 @@ class PipelineConfig:
     --temp_location=gs://...`), else Beam's DirectRunner in this process."""
     return list(self.beam_args) or [
         "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+  def settings_record(self) -> Dict[str, Any]:
+    """Every setting of the run, the trainer's resolved from its preset (for
+    summary.json)."""
+    values = dataclasses.asdict(self)
+    values["trainer"] = dataclasses.asdict(self.trainer.resolved())
+    return values
 
   @classmethod
   def from_env(cls, env: Mapping[str, str] = os.environ) -> "PipelineConfig":

@@ -16,7 +16,9 @@ open-source KFP 2.x backend, rather than Vertex AI, runs the task:
   changes there.
 * **The launcher's own outputs.** KFP 2.5+ adds an `executor-logs` output of
   type `system.Artifact` that the launcher fills itself; TFX would fail to
-  import that type, so outputs with a `system.*` type are hidden from TFX.
+  import that type, so outputs with a `system.*` type are hidden from TFX,
+  except our own (`components.artifact_types`: metrics and the report, which
+  TFX finds by their titles once registered).
 * **Null metadata.** The open-source launcher refuses a null metadata value
   in the executor output (TFX writes one for an unset property); such values
   are dropped from the output file.
@@ -58,14 +60,17 @@ def restore_input_types(executor_input: Dict[str, Any],
   return restored
 
 
-def hide_launcher_outputs(executor_input: Dict[str, Any]) -> Dict[str, Any]:
+def hide_launcher_outputs(executor_input: Dict[str, Any],
+                          ours: Tuple[str, ...] = ()) -> Dict[str, Any]:
   """`executor_input` without the outputs the KFP launcher fills itself
-  (typed `system.*`, such as `executor-logs`)."""
+  (typed `system.*`, such as `executor-logs`), except those typed with one
+  of our titles `ours`."""
   restored = copy.deepcopy(executor_input)
   outputs = restored.get("outputs", {}).get("artifacts", {})
   for key in list(outputs):
-    types = [a.get("type", {}) for a in outputs[key].get("artifacts", [])]
-    if any(t.get("schemaTitle", "").startswith("system.") for t in types):
+    titles = [a.get("type", {}).get("schemaTitle", "")
+              for a in outputs[key].get("artifacts", [])]
+    if any(t.startswith("system.") and t not in ours for t in titles):
       del outputs[key]
   return restored
 
@@ -105,8 +110,11 @@ def rewrite_args(argv: List[str]) -> Tuple[List[str], str]:
   if inputs_spec is None:
     raise ValueError(f"{INPUTS_SPEC_FLAG} is missing: recompile the spec "
                      "with `make compile-kubeflow`")
-  executor_input = hide_launcher_outputs(restore_input_types(
-      json.loads(argv[invocation]), json.loads(argv[inputs_spec])))
+  from components import artifact_types  # pylint: disable=g-import-not-at-top
+  executor_input = hide_launcher_outputs(
+      restore_input_types(json.loads(argv[invocation]),
+                          json.loads(argv[inputs_spec])),
+      ours=tuple(cls.TYPE_NAME for cls in artifact_types.KFP_TYPES))
   argv[invocation] = json.dumps(executor_input)
   return argv, executor_input.get("outputs", {}).get("outputFile", "")
 
@@ -127,8 +135,10 @@ def _exit_now(code: int) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
   argv = sys.argv[1:] if argv is None else argv
   import components  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import  (Keras 2 first)
+  from components import artifact_types  # pylint: disable=g-import-not-at-top
   from components import storage  # pylint: disable=g-import-not-at-top
   storage.enable_object_storage()  # s3:// (MinIO) roots
+  artifact_types.register()  # our types, found by their schema titles
   from absl import app  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_entrypoint  # pylint: disable=g-import-not-at-top
 

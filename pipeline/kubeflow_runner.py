@@ -132,9 +132,12 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
   job = runner.run(build_pipeline(config, kubeflow), write_out=False)
   spec = job["pipelineSpec"]
   spec["defaultPipelineRoot"] = kubeflow.pipeline_root
-  # The model in service changes between runs of one compiled spec.
-  spec["root"]["dag"]["tasks"][pipeline_lib.BASELINE_NODE_ID][
-      "cachingOptions"] = {"enableCache": False}
+  # The model in service changes between runs of one compiled spec, and the
+  # report describes its own run.
+  for node_id in (pipeline_lib.BASELINE_NODE_ID, pipeline_lib.REPORT_NODE_ID):
+    spec["root"]["dag"]["tasks"][node_id]["cachingOptions"] = {
+        "enableCache": False}
+  declare_kfp_types(spec)
   if kubeflow.trainer_gpus:
     spec["deploymentSpec"]["executors"][f"{TRAINER_NODE_ID}_executor"][
         "container"]["image"] = kubeflow.gpu_image
@@ -148,6 +151,25 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
     if env:
       executor["container"]["env"] = env
   return spec
+
+
+def declare_kfp_types(spec: Dict[str, Any]) -> None:
+  """Declares our `system.*` artifacts (metrics, confusion matrix, HTML and
+  Markdown report) by schema title, as the KFP SDK does, so the KFP UI and
+  Vertex AI show them; TFX's compiler writes every custom type as an
+  instance schema."""
+  import yaml  # pylint: disable=g-import-not-at-top
+  from components import artifact_types  # pylint: disable=g-import-not-at-top
+  titles = {cls.TYPE_NAME for cls in artifact_types.KFP_TYPES}
+  for component in spec["components"].values():
+    for side in ("inputDefinitions", "outputDefinitions"):
+      for definition in component.get(side, {}).get("artifacts", {}).values():
+        artifact_type = definition["artifactType"]
+        schema = artifact_type.get("instanceSchema")
+        title = yaml.safe_load(schema).get("title") if schema else None
+        if title in titles:
+          definition["artifactType"] = {"schemaTitle": title,
+                                        "schemaVersion": "0.0.1"}
 
 
 def s3_environment(kubeflow: config_lib.KubeflowConfig) -> List[Dict[str, str]]:

@@ -6,35 +6,44 @@ BeamDagRunner on Beam's DirectRunner; RUNNER=local uses LocalDagRunner.
 Exit status: 0 when the run finished (pushed or not), 1 on any error, 130
 on Ctrl-C and 143 on SIGTERM.
 
-Failure and recovery: one run per OUTPUT_DIR at a time (`run_lock`); a run
-killed at any point leaves only unfinished executions behind, which the next
-run ignores: finished components come from the cache and an interrupted
-Trainer resumes from its last finished epoch (BackupAndRestore).
+The DAG's last component (`Report`) writes the report; this runner copies
+it into OUTPUT_DIR: summary.json, report.md, report.html and report/*.png.
+
+Failure and recovery: one run per OUTPUT_DIR at a time (`hold_run_lock`); a
+run killed at any point leaves only unfinished executions behind, which the
+next run ignores: finished components come from the cache and an
+interrupted Trainer resumes from its last finished epoch (BackupAndRestore).
 """
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import fcntl
+import json
+import logging
 import os
 import re
+import shutil
 import signal
+import socket
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional, TextIO
 
 from pipeline import config as config_lib
-from pipeline import run_lock
 
 SUMMARY_FILE = "summary.json"
+REPORT_FILES = ("summary.json", "report.md", "report.html", "report")
+LOCK_FILE = ".run.lock"
 
 
 def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
   """Runs the DAG once and returns (and writes) the run summary.
 
-  Raises `run_lock.AlreadyRunningError` at once if another run is using
+  Raises `AlreadyRunningError` at once if another run is using
   `config.output_dir`, PermissionError if an output cannot be written.
   """
   check_writable(config.output_dir, "OUTPUT_DIR")
-  with run_lock.hold(config.output_dir):
+  with hold_run_lock(config.output_dir):
     return _run_locked(config)
 
 
@@ -43,23 +52,21 @@ def _run_locked(config: config_lib.PipelineConfig) -> Dict[str, Any]:
   from tfx.orchestration.beam import beam_dag_runner  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.local import local_dag_runner  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import progress  # pylint: disable=g-import-not-at-top
-  from pipeline import report  # pylint: disable=g-import-not-at-top
-  from pipeline import summary as summary_lib  # pylint: disable=g-import-not-at-top
 
   from components import storage  # pylint: disable=g-import-not-at-top
-  from components.pusher import versioning  # pylint: disable=g-import-not-at-top
+  from serving import versions  # pylint: disable=g-import-not-at-top
 
   storage.enable_object_storage()  # SERVING_DIR or DATA_DIR on s3://
-  if versioning.is_local(config.serving_model_dir):
+  if versions.is_local(config.serving_model_dir):
     check_writable(config.serving_model_dir, "SERVING_DIR")
   os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
-  tracker = progress.attach(quiet_tfx_logs=not os.environ.get("VERBOSE"))
+  show_progress(quiet_tfx_logs=not os.environ.get("VERBOSE"))
   dag = pipeline_lib.create_pipeline_from_config(
       config, metadata_connection_config=(
           metadata.sqlite_metadata_connection_config(
               config.metadata_path)),
-      serving_state=versioning.serving_state(config.serving_model_dir))
+      serving_state=versions.serving_state(config.serving_model_dir),
+      metadata_path=config.metadata_path)
   ir = pipeline_lib.compile_for_local(dag, rerun_from=config.rerun_from)
   runner = (beam_dag_runner.BeamDagRunner()
             if config.runner == "beam" else
@@ -69,23 +76,166 @@ def _run_locked(config: config_lib.PipelineConfig) -> Dict[str, Any]:
         f"{config.output_dir}", flush=True)
   start = time.time()
   runner.run_with_ir(ir)
-  summary, test_predictions = summary_lib.build_summary(config,
-                                                         tracker.seconds)
-  summary["settings"] = settings(config)
-  summary["total_seconds"] = round(time.time() - start, 1)
-  summary["verdict"] = summary_lib.verdict(summary)
-  summary["report"] = report.write_report(
-      summary, summary["verdict"], config.output_dir, test_predictions)
-  summary_lib.write_summary(summary, os.path.join(config.output_dir,
-                                                  SUMMARY_FILE))
+  summary = copy_report(config)
+  print(f"finished in {time.time() - start:.1f} s", flush=True)
   return summary
 
 
-def settings(config: config_lib.PipelineConfig) -> Dict[str, Any]:
-  """Every setting of the run, the trainer's resolved from its preset."""
-  values = dataclasses.asdict(config)
-  values["trainer"] = dataclasses.asdict(config.trainer.resolved())
-  return values
+def copy_report(config: config_lib.PipelineConfig) -> Dict[str, Any]:
+  """Copies the latest run's report (the `Report` component's `report`
+  artifact) into `config.output_dir`; returns its summary, with `report`:
+  the path of report.md there."""
+  from components.report import run_record  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  record = run_record.RunRecord(run_record.sqlite_store(config.metadata_path),
+                                config.pipeline_name)
+  reports = record.outputs(pipeline_lib.REPORT_NODE_ID, "report")
+  if not reports:
+    raise RuntimeError(f"run {record.run_id} of {config.pipeline_name} wrote "
+                       "no report")
+  source = reports[0].uri
+  for name in REPORT_FILES:
+    target = os.path.join(config.output_dir, name)
+    if os.path.isdir(target):
+      shutil.rmtree(target)
+    elif os.path.exists(target):
+      os.remove(target)
+    if os.path.isdir(os.path.join(source, name)):
+      shutil.copytree(os.path.join(source, name), target)
+    elif os.path.exists(os.path.join(source, name)):
+      shutil.copy(os.path.join(source, name), target + ".tmp")
+      os.replace(target + ".tmp", target)
+  with open(os.path.join(config.output_dir, SUMMARY_FILE)) as f:
+    summary = json.load(f)
+  summary["report"] = os.path.join(config.output_dir, "report.md")
+  return summary
+
+
+# One run per output directory at a time: an advisory lock file.
+# `fcntl.flock` locks belong to the open file, so the kernel releases them
+# when the holding process dies, however it dies (SIGKILL included): a lock
+# left by a killed run never blocks the next one. The file's text (pid, host,
+# start) only describes the holder, for the refusal message and to report
+# that a previous run ended without cleaning up.
+
+
+class AlreadyRunningError(RuntimeError):
+  """Another run holds the lock of this output directory."""
+
+
+def _describe(text: str) -> str:
+  try:
+    holder = json.loads(text)
+    return (f"pid {holder['pid']} on {holder['host']}, started "
+            f"{holder['started']}")
+  except (ValueError, KeyError, TypeError):
+    return "an unknown process"
+
+
+@contextlib.contextmanager
+def hold_run_lock(output_dir: str, log=print) -> Iterator[Optional[str]]:
+  """Holds the lock of `output_dir` for the duration of the block.
+
+  Yields the description of a stale holder that was cleared (or None).
+  Raises AlreadyRunningError at once when a live run holds it.
+  """
+  os.makedirs(output_dir, exist_ok=True)
+  path = os.path.join(output_dir, LOCK_FILE)
+  handle = open(path, "a+")  # pylint: disable=consider-using-with
+  try:
+    try:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      handle.seek(0)
+      raise AlreadyRunningError(
+          f"{output_dir} is in use by another run ({_describe(handle.read())});"
+          " wait for it to finish or set another OUTPUT_DIR") from None
+    handle.seek(0)
+    previous = handle.read().strip()
+    stale = _describe(previous) if previous else None
+    if stale:
+      log(f"note: cleared a stale lock of {stale}, which ended without "
+          "releasing it; its finished steps are reused from the cache")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({
+        "pid": os.getpid(), "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    handle.flush()
+    try:
+      yield stale
+    finally:
+      handle.seek(0)
+      handle.truncate()  # an empty file: released cleanly
+      handle.flush()
+      fcntl.flock(handle, fcntl.LOCK_UN)
+  finally:
+    handle.close()
+
+
+# Per-component start/finish lines with durations, for either TFX runner:
+# BeamDagRunner logs "node X is running." / "node X is finished." and
+# LocalDagRunner "Component X is running." / "... is finished."; the handler
+# turns those records into one readable line each. (summary.json's durations
+# come from ML Metadata, through the Report component.)
+
+_PATTERN = re.compile(r"^(?:node|Component) (\S+) is (running|finished)\.$")
+# Harmless warnings that TFX 1.16 / Beam print on every run.
+_NOISE = re.compile(r"ArtifactQuery.property_predicate is not supported|"
+                    r"python-snappy|tf_record_iterator|is deprecated")
+
+
+class _DropNoise(logging.Filter):
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not _NOISE.search(record.getMessage())
+
+
+class ComponentProgress(logging.Handler):
+  """Prints `[start] X` and `[done ] X  12.3 s`; keeps `seconds` per node."""
+
+  def __init__(self, stream: TextIO = sys.stdout):
+    super().__init__(logging.INFO)
+    self.stream = stream
+    self.started: Dict[str, float] = {}
+    self.seconds: Dict[str, float] = {}
+
+  def emit(self, record: logging.LogRecord) -> None:
+    match = _PATTERN.match(record.getMessage())
+    if not match:
+      return
+    node, state = match.groups()
+    now = time.time()
+    if state == "running":
+      self.started[node] = now
+      self.stream.write(f"[start] {node}\n")
+    else:
+      self.seconds[node] = round(now - self.started.get(node, now), 2)
+      self.stream.write(f"[done ] {node:<32} {self.seconds[node]:8.1f} s\n")
+    self.stream.flush()
+
+
+def show_progress(quiet_tfx_logs: bool = True) -> ComponentProgress:
+  """Installs the handler; with `quiet_tfx_logs`, other INFO logs are hidden."""
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  handler = ComponentProgress()
+  # Through absl's flag, not Logger.setLevel: TensorFlow's SavedModel export
+  # resets the absl logger to the flag's value.
+  absl_logging.set_verbosity(absl_logging.INFO)
+  absl_logger = logging.getLogger("absl")
+  for old in [h for h in absl_logger.handlers
+              if isinstance(h, ComponentProgress)]:
+    absl_logger.removeHandler(old)
+  absl_logger.addHandler(handler)
+  if quiet_tfx_logs:
+    absl_logging.get_absl_handler().setLevel(logging.WARNING)
+    for root_handler in logging.getLogger().handlers:
+      root_handler.setLevel(logging.WARNING)
+      root_handler.addFilter(_DropNoise())
+    absl_logging.get_absl_handler().addFilter(_DropNoise())
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+  return handler
 
 
 def check_writable(directory: str, setting: str) -> None:

@@ -24,8 +24,11 @@ from components.baseline.component import LatestPushedModel
 from components.evaluator import eval_config as eval_config_lib
 from components.evaluator.component import BaselineEvaluator
 from components.ingestion.component import MnistExampleGen
+from components.ingestion import datasets
 from components.pusher.component import AtomicPusher
+from components.report.component import Report
 from components.schema.component import SchemaImport
+from components.scoring.component import TestSplitScorer
 from components.validation.component import ValidationGate
 
 TRAINER_RUN_FN = "components.trainer.task.run_fn"
@@ -33,6 +36,7 @@ TRAINER_RUN_FN = "components.trainer.task.run_fn"
 TRAINER_CODE = ("components.trainer", "components.ingestion.examples_io")
 TUNER_FN = "components.tuner.task.tuner_fn"
 BASELINE_NODE_ID = "LatestPushedModel"
+REPORT_NODE_ID = "Report"  # never cached: it describes its own run
 
 
 def create_pipeline(
@@ -62,17 +66,23 @@ def create_pipeline(
     schema_fingerprint: Optional[str] = None,
     tuner_config: Optional[Dict[str, Any]] = None,
     tuned_hyperparameters_uri: Optional[str] = None,
+    settings_record: Optional[Dict[str, Any]] = None,
+    metadata_path: Optional[str] = None,
 ) -> tfx_pipeline.Pipeline:
-  """Ingest -> statistics/validation -> train -> evaluate vs. baseline -> push.
+  """Ingest -> statistics/validation -> train -> evaluate vs. baseline -> push
+  -> score on the test split -> report.
 
   `trainer_config` is `TrainerConfig.to_custom_config()`; the model is pushed
   to `serving_model_dir/<version>` only if TFMA blesses it. `serving_state`
-  (`versioning.serving_state`) names the model in service when the DAG is
+  (`versions.serving_state`) names the model in service when the DAG is
   built, as the baseline lookup's cache key; leave it None for a DAG compiled
   now and run later (Kubeflow), whose lookup must not be cached.
   `schema_fingerprint` is that of the schema file (default: read from
   `schema_path`; Kubeflow passes the repository's copy of the image's file).
   Every component of ours has the fingerprint of its code in its cache key.
+  `settings_record`: every setting of the run, recorded in summary.json;
+  `metadata_path`: a local ML Metadata file the Report reads each
+  component's state and duration from (none on Kubeflow).
   """
   example_gen = MnistExampleGen(
       dataset=dataset, seed=seed, train_fraction=train_fraction,
@@ -155,12 +165,46 @@ def create_pipeline(
           filesystem=pusher_pb2.PushDestination.Filesystem(
               base_directory=serving_model_dir))).with_id("Pusher")
 
+  # Reported, never gated: the official test split is looked at only once
+  # the Evaluator has decided on the eval split (candidate and baseline).
+  scorer = TestSplitScorer(
+      examples=example_gen.outputs["examples"],
+      model=trainer.outputs["model"],
+      baseline_model=baseline.outputs["model"],
+      class_names=datasets.get_dataset_info(dataset).class_names)
+  scorer.add_upstream_node(evaluator)
+
+  tuner_outputs = {}
+  if hyperparameters is not None:
+    tuner_outputs["hyperparameters"] = hyperparameters
+  if tuner is not None and not tuned_hyperparameters_uri:
+    tuner_outputs["tuner_results"] = tuner.outputs["tuner_results"]
+  report = Report(
+      run_settings={
+          "pipeline_name": pipeline_name, "dataset": dataset,
+          "serving_model_dir": serving_model_dir,
+          "min_accuracy": min_accuracy,
+          "max_accuracy_drop": max_accuracy_drop,
+          "trainer": trainer_config,
+          "hyperparameters_frozen": bool(tuned_hyperparameters_uri),
+          "settings": settings_record},
+      metadata_path=metadata_path,
+      examples=example_gen.outputs["examples"],
+      model=trainer.outputs["model"],
+      model_run=trainer.outputs["model_run"],
+      evaluation=evaluator.outputs["evaluation"],
+      blessing=evaluator.outputs["blessing"],
+      pushed_model=pusher.outputs["pushed_model"],
+      test_metrics=scorer.outputs["metrics"],
+      confusion_matrix=scorer.outputs["confusion_matrix"],
+      **tuner_outputs).with_id(REPORT_NODE_ID)
+
   return tfx_pipeline.Pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator,
                   validation_gate] + ([tuner] if tuner else []) +
-                 [trainer, baseline, evaluator, pusher],
+                 [trainer, baseline, evaluator, pusher, scorer, report],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args)
@@ -190,6 +234,7 @@ def compile_for_local(dag: tfx_pipeline.Pipeline,
   downstream of it are recomputed, not taken from the cache."""
   ir = compiler.Compiler().compile(dag)
   uncached = set(downstream_of(ir, rerun_from)) if rerun_from else set()
+  uncached.add(REPORT_NODE_ID)
   for node in ir.nodes:
     if node.pipeline_node.node_info.id in uncached:
       node.pipeline_node.execution_options.caching_options.enable_cache = False
@@ -199,10 +244,12 @@ def compile_for_local(dag: tfx_pipeline.Pipeline,
 def create_pipeline_from_config(
     config, *, metadata_connection_config=None,
     schema_path: Optional[str] = None,
-    serving_state: Optional[str] = None) -> tfx_pipeline.Pipeline:
+    serving_state: Optional[str] = None,
+    metadata_path: Optional[str] = None) -> tfx_pipeline.Pipeline:
   """`create_pipeline` with every argument taken from a `PipelineConfig`.
 
-  `schema_path` overrides where the schema is read (e.g. inside an image).
+  `schema_path` overrides where the schema is read (e.g. inside an image);
+  `metadata_path`: the local ML Metadata file, for the report.
   """
   return create_pipeline(
       pipeline_name=config.pipeline_name,
@@ -228,7 +275,9 @@ def create_pipeline_from_config(
       enable_cache=config.enable_cache,
       serving_state=serving_state,
       tuner_config=_tuner_config(config),
-      tuned_hyperparameters_uri=getattr(config, "tune_from", None))
+      tuned_hyperparameters_uri=getattr(config, "tune_from", None),
+      settings_record=config.settings_record(),
+      metadata_path=metadata_path)
 
 
 def _tuner_config(config) -> Optional[Dict[str, Any]]:

@@ -9,10 +9,10 @@ import pytest  # noqa: E402
 
 from components.ingestion import idx  # noqa: E402
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Real MNIST / Fashion-MNIST IDX files: ../shared/datasets beside the checkout.
 DATASETS_DIR = os.environ.get("MNIST_DATASETS_DIR") or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-        __file__)))), "shared", "datasets")
+    os.path.dirname(REPO_ROOT), "shared", "datasets")
 
 
 def real_data_dir(name: str) -> str:
@@ -89,3 +89,48 @@ def ingested_files(data_dir, root):
                 data_dir=data_dir)
   return {split: [os.path.join(examples_io.split_dir(examples, split), "*")]
           for split in ("train", "eval")}
+
+
+@pytest.fixture(scope="session")
+def browser():
+  """Headless Chromium (Debian's, driven by its ChromeDriver), which
+  `make test` installs."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  from selenium import webdriver  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
+  chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+  if not chromium or not chromedriver:
+    message = "chromium/chromedriver not installed (make browser)"
+    if os.environ.get("CI"):
+      pytest.fail(message)
+    pytest.skip(message)
+  options = webdriver.ChromeOptions()
+  options.binary_location = chromium
+  for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                   "--disable-dev-shm-usage", "--window-size=1100,1400"):
+    options.add_argument(argument)
+  driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+  yield driver
+  driver.quit()
+
+
+def open_report_in_browser(driver, html_path: str, screenshot: str):
+  """Opens a report.html in the browser; returns what it rendered: the
+  title, the verdict line's text, each image's (width, height) as decoded,
+  the number of table rows, and whether the page fetched anything besides
+  itself. Saves a full-page screenshot to `screenshot`."""
+  driver.get("file://" + os.path.abspath(html_path))
+  images = driver.execute_script(
+      "return Array.from(document.images).map(i => "
+      "[i.complete ? i.naturalWidth : 0, i.naturalHeight]);")
+  verdict = driver.execute_script(
+      "const p = Array.from(document.querySelectorAll('p')).find("
+      "e => e.textContent.startsWith('Verdict:')); return p ? p.innerText : null;")
+  rows = driver.execute_script("return document.querySelectorAll('tr').length;")
+  fetched = driver.execute_script(
+      "return performance.getEntriesByType('resource').map(r => r.name);")
+  height = driver.execute_script("return document.body.scrollHeight;")
+  driver.set_window_size(1100, min(int(height) + 100, 8000))
+  driver.save_screenshot(screenshot)
+  return {"title": driver.title, "verdict": verdict, "images": images,
+          "table_rows": rows, "fetched": fetched}

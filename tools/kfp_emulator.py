@@ -96,15 +96,30 @@ def upstream_tasks(task: Mapping[str, Any]) -> set:
   return deps
 
 
+def image_sources(repo: str) -> List[str]:
+  """What the Dockerfile copies into the image before installing it (its
+  `COPY <path> ./...` lines, without the lock file and the schemas)."""
+  sources = []
+  with open(os.path.join(repo, "Dockerfile")) as f:
+    for line in f:
+      parts = line.split()
+      if (len(parts) == 3 and parts[0] == "COPY" and parts[2].startswith("./")
+          and not parts[1].startswith("$")):
+        sources.append(parts[1])
+  return sources
+
+
 def install_package(repo: str, target: str) -> str:
   """Installs this project non-editably into `target`, as the Dockerfile
-  does: its sources copied (setup.py, components/, pipeline/), installed
-  without dependencies, with the schemas at `target/schemas`."""
+  does: the sources it copies (`image_sources`), installed without
+  dependencies, with the schemas at `target/schemas`."""
   source = tempfile.mkdtemp(prefix="kfp-image-src-")
-  shutil.copy(os.path.join(repo, "setup.py"), source)
-  for package in ("components", "pipeline"):
-    shutil.copytree(os.path.join(repo, package), os.path.join(source, package),
-                    ignore=shutil.ignore_patterns("__pycache__"))
+  for path in image_sources(repo):
+    if os.path.isdir(os.path.join(repo, path)):
+      shutil.copytree(os.path.join(repo, path), os.path.join(source, path),
+                      ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+      shutil.copy(os.path.join(repo, path), source)
   subprocess.run(
       [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
        "--no-build-isolation", "--disable-pip-version-check", "--target",

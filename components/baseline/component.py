@@ -43,5 +43,5 @@ class LatestPushedModel(base_component.BaseComponent):
     super().__init__(LatestPushedModelSpec(
         serving_model_dir=serving_model_dir, serving_state=serving_state,
         code_fingerprint=fingerprint.code_fingerprint(
-            "components.baseline", "components.pusher"),
+            "components.baseline", "serving"),
         model=types.Channel(type=standard_artifacts.Model)))

@@ -3,7 +3,6 @@
 notes on it the best eval accuracy ever pushed (the cumulative guard's)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
@@ -13,8 +12,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
-from components.pusher import registry
-from components.pusher import versioning
+from serving import baseline
 
 FOUND_KEY = "found"  # 1: the artifact holds the model in service; 0: none
 VERSION_DIR_KEY = "version_dir"
@@ -46,23 +44,20 @@ class Executor(base_executor.BaseExecutor):
     del input_dict
     model = artifact_utils.get_single_instance(output_dict["model"])
     serving_model_dir = exec_properties["serving_model_dir"]
-    best = registry.best_entry(serving_model_dir)
-    if best:
+    found = baseline.in_service(serving_model_dir)
+    if found.best_ever_accuracy is not None:
       model.set_float_custom_property(BEST_EVER_ACCURACY_KEY,
-                                      float(best[registry.ACCURACY_KEY]))
+                                      found.best_ever_accuracy)
       model.set_string_custom_property(BEST_EVER_VERSION_KEY,
-                                       str(best["version"]))
-    version_dir = versioning.latest_version_dir(serving_model_dir)
-    if version_dir is None:
+                                       found.best_ever_version)
+    if found.version_dir is None:
       logging.info("no model in service under %s: no baseline",
                    serving_model_dir)
       model.set_int_custom_property(FOUND_KEY, 0)
       return
-    io_utils.copy_dir(version_dir, path_utils.serving_model_dir(model.uri))
-    entry = registry.entry_for(serving_model_dir,
-                               int(os.path.basename(version_dir))) or {}
+    io_utils.copy_dir(found.version_dir,
+                      path_utils.serving_model_dir(model.uri))
     model.set_int_custom_property(FOUND_KEY, 1)
-    model.set_string_custom_property(VERSION_DIR_KEY, version_dir)
-    model.set_string_custom_property(SOURCE_MODEL_KEY,
-                                     entry.get("source_model", version_dir))
-    logging.info("baseline: %s", version_dir)
+    model.set_string_custom_property(VERSION_DIR_KEY, found.version_dir)
+    model.set_string_custom_property(SOURCE_MODEL_KEY, found.source_model)
+    logging.info("baseline: %s", found.version_dir)

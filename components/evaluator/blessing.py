@@ -12,7 +12,7 @@ from tfx import types
 # artifact that version came from (set only when there was a baseline).
 BASELINE_VERSION_DIR_KEY = "baseline_version_dir"
 BASELINE_SOURCE_MODEL_KEY = "baseline_source_model"
-# The version in service when evaluated, as `versioning.serving_state` says
+# The version in service when evaluated, as `versions.serving_state` says
 # it ("none" when nothing was): the Pusher pushes only if it still is.
 COMPARED_WITH_KEY = "compared_with"
 CANDIDATE_ACCURACY_KEY = "candidate_accuracy"  # overall, on the eval split

@@ -8,7 +8,7 @@ from tfx.types.component_spec import ExecutionParameter
 from components import fingerprint
 from components.pusher import executor
 
-CODE = ("components.pusher",)  # fingerprinted into the cache key
+CODE = ("components.pusher", "serving")  # fingerprinted into the cache key
 
 
 class AtomicPusherSpec(standard_component_specs.PusherSpec):

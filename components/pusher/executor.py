@@ -1,4 +1,4 @@
-"""TFX Pusher executor that pushes with `versioning.push` (atomic, and
+"""TFX Pusher executor that pushes with `versions.push` (atomic, and
 compare-and-swap: only if the version in service is still the one the
 Evaluator compared the candidate with; otherwise `ServingChangedError`, in
 one line, and nothing is pushed). The registry entry of a new version keeps
@@ -17,8 +17,8 @@ from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
 from components.evaluator import blessing as blessing_lib
-from components.pusher import registry
-from components.pusher import versioning
+from serving import registry
+from serving import versions
 
 
 NEW_VERSION_KEY = "new_version"
@@ -44,8 +44,8 @@ class Executor(tfx_pusher_executor.Executor):
     serving_model_dir = destination.filesystem.base_directory
     blessing = artifact_utils.get_single_instance(
         input_dict[standard_component_specs.MODEL_BLESSING_KEY])
-    with versioning.serving_lock(serving_model_dir):
-      serving_path, created = versioning.push(
+    with versions.serving_lock(serving_model_dir):
+      serving_path, created = versions.push(
           model_path, serving_model_dir,
           expected=blessing_lib.compared_with(blessing))
       if created:

@@ -1,5 +1,5 @@
-"""Classify images with a pushed (or any) SavedModel, like the course's
-`model.predict` + `argmax` example.
+"""Load a pushed (or any) SavedModel and classify images with it, like the
+course's `model.predict` + `argmax` example (`mnist-tfx predict`).
 
 Inputs: an IDX images file (gzipped or raw) or PNG files. PNGs that are not
 28x28 grayscale are converted (colour to gray, resized to 28x28) and say so;
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -69,15 +69,25 @@ def load_images(paths: Sequence[str], limit: Optional[int] = None
   return images
 
 
-def predict(model_dir: str, images: List[LoadedImage]) -> np.ndarray:
-  """Class probabilities [N, 10] from the model's `serving_images` signature."""
+def load_classifier(model_dir: str) -> Callable[[np.ndarray], np.ndarray]:
+  """A SavedModel's `serving_images` signature as a function from float
+  images in [0,1] ([N,28,28] or [N,784]) to class probabilities [N,10]."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components.trainer import export  # pylint: disable=g-import-not-at-top
-  if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+  if not tf.io.gfile.exists(os.path.join(model_dir, "saved_model.pb")):
     raise idx.DataError(model_dir, "no saved_model.pb: not a SavedModel")
   serve = tf.saved_model.load(model_dir).signatures[export.IMAGES_SIGNATURE]
-  pixels = np.stack([image.pixels for image in images])
-  return serve(images=tf.constant(pixels))[export.OUTPUT_KEY].numpy()
+
+  def classify(images: np.ndarray) -> np.ndarray:
+    return serve(images=tf.constant(images, tf.float32))[
+        export.OUTPUT_KEY].numpy()
+  return classify
+
+
+def predict(model_dir: str, images: List[LoadedImage]) -> np.ndarray:
+  """Class probabilities [N, 10] from the model's `serving_images` signature."""
+  return load_classifier(model_dir)(np.stack([image.pixels
+                                              for image in images]))
 
 
 def format_predictions(images: List[LoadedImage], probabilities: np.ndarray,
@@ -100,8 +110,8 @@ def format_predictions(images: List[LoadedImage], probabilities: np.ndarray,
 
 
 def latest_pushed_model(serving_model_dir: str) -> str:
-  from components.pusher import versioning  # pylint: disable=g-import-not-at-top
-  latest = versioning.latest_version_dir(serving_model_dir)
+  from serving import versions  # pylint: disable=g-import-not-at-top
+  latest = versions.latest_version_dir(serving_model_dir)
   if latest is None:
     raise idx.DataError(serving_model_dir, "no pushed model version yet: run "
                         "`make run-local` first or give MODEL_DIR=")

@@ -12,7 +12,7 @@ import json, os, sys
 from components import storage
 storage.enable_object_storage()
 import tensorflow as tf
-from components.pusher import versioning
+from serving import versions
 
 def model(path, content):
   os.makedirs(os.path.join(path, "variables"), exist_ok=True)
@@ -22,25 +22,25 @@ def model(path, content):
 
 serving, tmp = sys.argv[1], sys.argv[2]
 out = {}
-out["first"] = versioning.push(model(tmp + "/a", "a"), serving, now=10,
+out["first"] = versions.push(model(tmp + "/a", "a"), serving, now=10,
                                expected="none")
 try:
-  versioning.push(model(tmp + "/b", "b"), serving, now=10, expected="none")
-except versioning.ServingChangedError as e:
+  versions.push(model(tmp + "/b", "b"), serving, now=10, expected="none")
+except versions.ServingChangedError as e:
   out["refused"] = str(e)
-out["second"] = versioning.push(model(tmp + "/b", "b"), serving, now=10,
+out["second"] = versions.push(model(tmp + "/b", "b"), serving, now=10,
                                 expected="10")
 import time
-other = serving + "/" + versioning.CLAIMS_DIR + "/12-otherrun"
+other = serving + "/" + versions.CLAIMS_DIR + "/12-otherrun"
 with tf.io.gfile.GFile(other, "w") as f:
   f.write(json.dumps({"claimed_at": time.time()}))
 try:
-  versioning.push(model(tmp + "/c", "c"), serving, now=10, expected="11")
-except versioning.PushError as e:
+  versions.push(model(tmp + "/c", "c"), serving, now=10, expected="11")
+except versions.PushError as e:
   out["busy"] = str(e)
 tf.io.gfile.remove(other)
-out["versions"] = versioning.existing_versions(serving)
-claims = serving + "/" + versioning.CLAIMS_DIR
+out["versions"] = versions.existing_versions(serving)
+claims = serving + "/" + versions.CLAIMS_DIR
 out["claims"] = ([n for n in tf.io.gfile.listdir(claims) if n.strip("/")]
                  if tf.io.gfile.isdir(claims) else [])
 print("RESULT " + json.dumps(out))
@@ -49,7 +49,7 @@ storage.exit_process(0)
 
 
 def test_object_store_push_is_compare_and_swap(tmp_path, s3_server):
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  from tests.conftest import REPO_ROOT as root  # pylint: disable=g-import-not-at-top
   serving = "s3://kfp/cas/mnist"
   done = subprocess.run(
       [sys.executable, "-c", SCRIPT, serving, str(tmp_path)], cwd=root,

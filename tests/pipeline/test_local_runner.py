@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.pusher import versioning
+from serving import versions
 from components.trainer import export
 from components.trainer import hparams
 from pipeline import config as config_lib
 from pipeline import local_runner
-from pipeline import summary as summary_lib
+from components.report import run_record
 
 NODES = ("MnistExampleGen", "ImportSchemaGen", "StatisticsGen",
          "ExampleValidator", "ValidationGate", "Trainer",
@@ -89,7 +89,7 @@ def test_second_run_reuses_the_cache_and_pushes_nothing_new(
   assert second_run["baseline_version"] == first_run["pushed_to"]
   assert second_run["pushed_to"] == first_run["pushed_to"]
   assert not second_run["new_version"]
-  assert versioning.existing_versions(
+  assert versions.existing_versions(
       small_config.serving_model_dir) == versions_before
 
 
@@ -133,7 +133,7 @@ def test_bad_data_fails_in_one_line_and_pushes_nothing(tmp_path):
                     "ends in .gz)"], result.stderr[-2000:]
   assert not os.path.exists(out / "serving")
   config = config_lib.PipelineConfig(dataset="mnist", output_dir=str(out))
-  record = summary_lib.RunRecord(summary_lib.sqlite_store(config.metadata_path),
+  record = run_record.RunRecord(run_record.sqlite_store(config.metadata_path),
                                  config.pipeline_name)
   assert record.state("MnistExampleGen") == "FAILED"
   assert record.state("Trainer") is None
@@ -161,7 +161,7 @@ def test_worse_candidate_is_not_blessed_and_service_is_untouched(
   # A changed trainer setting recomputes the Trainer and what follows it.
   assert set(worse_run["recomputed_components"]) == {
       "Trainer", "Evaluator", "Pusher"}
-  versions = versioning.existing_versions(small_config.serving_model_dir)
+  pushed = versions.existing_versions(small_config.serving_model_dir)
   assert worse_run["baseline_model"] == first_run["candidate_model"]
   assert not worse_run["blessed"] and not worse_run["pushed"]
   candidate = worse_run["evaluation"]["candidate"]["sparse_categorical_accuracy"]
@@ -170,7 +170,7 @@ def test_worse_candidate_is_not_blessed_and_service_is_untouched(
   assert worse_run["verdict"].startswith("not pushed: ")
   assert (f"accuracy {candidate:.4f} < baseline {baseline:.4f} "
           f"\u2212 {small_config.max_accuracy_drop}") in worse_run["verdict"]
-  assert versions == [int(os.path.basename(first_run["pushed_to"]))]
+  assert pushed == [int(os.path.basename(first_run["pushed_to"]))]
   report = open(worse_run["report"]).read()
   assert worse_run["verdict"] in report
 
@@ -180,10 +180,10 @@ def test_better_candidate_is_blessed_and_pushed_as_a_new_version(
   assert better_run["blessed"] and better_run["pushed"]
   assert better_run["new_version"]
   assert better_run["baseline_model"] == first_run["candidate_model"]
-  versions = versioning.existing_versions(small_config.serving_model_dir)
-  assert len(versions) == 2
+  pushed = versions.existing_versions(small_config.serving_model_dir)
+  assert len(pushed) == 2
   assert better_run["pushed_to"] == os.path.join(
-      small_config.serving_model_dir, str(versions[-1]))
+      small_config.serving_model_dir, str(pushed[-1]))
   assert os.path.isdir(first_run["pushed_to"])  # the old version stays
   report_dir = os.path.join(small_config.output_dir, "report")
   for picture in ("training_curves.png", "confusion_matrix.png",
@@ -225,7 +225,7 @@ def test_an_anomaly_stops_the_dag_before_training(mnist_dir, tmp_path):
   assert message.startswith("DataAnomaliesError: 3 data anomalies, training "
                             "stopped: eval/label:"), message
   assert "test/label" in message and "train/label" in message
-  record = summary_lib.RunRecord(summary_lib.sqlite_store(config.metadata_path),
+  record = run_record.RunRecord(run_record.sqlite_store(config.metadata_path),
                                  config.pipeline_name)
   assert record.state("ValidationGate") == "FAILED"
   assert record.state("Trainer") is None

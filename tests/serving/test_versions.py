@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from components.pusher import versioning
+from serving import versions
 
 
 def _fake_saved_model(path, content="v"):
@@ -18,31 +18,31 @@ def _fake_saved_model(path, content="v"):
 def test_push_creates_integer_versions_in_order(tmp_path):
   model = _fake_saved_model(tmp_path / "model")
   serving = str(tmp_path / "serving" / "mnist")
-  first, _ = versioning.push(model, serving, now=1000)
-  second, created = versioning.push(_fake_saved_model(tmp_path / "m2", "2"),
+  first, _ = versions.push(model, serving, now=1000)
+  second, created = versions.push(_fake_saved_model(tmp_path / "m2", "2"),
                                     serving, now=1000)  # same second
   assert created
   assert first == os.path.join(serving, "1000")
   assert second == os.path.join(serving, "1001")
-  assert versioning.existing_versions(serving) == [1000, 1001]
-  assert versioning.latest_version_dir(serving) == second
+  assert versions.existing_versions(serving) == [1000, 1001]
+  assert versions.latest_version_dir(serving) == second
   assert os.listdir(serving) == ["1000", "1001"] or sorted(
       os.listdir(serving)) == ["1000", "1001"]  # no staging left behind
 
 
 def test_existing_versions_are_never_touched(tmp_path):
   serving = str(tmp_path / "serving")
-  old, _ = versioning.push(_fake_saved_model(tmp_path / "a", "old"), serving,
+  old, _ = versions.push(_fake_saved_model(tmp_path / "a", "old"), serving,
                            now=5000)
-  versioning.push(_fake_saved_model(tmp_path / "b", "new"), serving, now=10)
+  versions.push(_fake_saved_model(tmp_path / "b", "new"), serving, now=10)
   with open(os.path.join(old, "saved_model.pb")) as f:
     assert f.read() == "old"
-  assert versioning.existing_versions(serving) == [5000, 5001]
+  assert versions.existing_versions(serving) == [5000, 5001]
 
 
 def test_a_failed_copy_leaves_no_version_and_no_staging(tmp_path, monkeypatch):
   serving = str(tmp_path / "serving")
-  versioning.push(_fake_saved_model(tmp_path / "a"), serving, now=1)
+  versions.push(_fake_saved_model(tmp_path / "a"), serving, now=1)
 
   copied = []
 
@@ -53,10 +53,10 @@ def test_a_failed_copy_leaves_no_version_and_no_staging(tmp_path, monkeypatch):
     raise OSError(errno.ENOSPC, "No space left on device")
 
   monkeypatch.setattr(shutil, "copy2", copy2_then_disk_full)
-  with pytest.raises(versioning.PushError,
+  with pytest.raises(versions.PushError,
                      match=f"{serving}: push failed \\(No space left on "
                      "device\\); the versions in service are untouched"):
-    versioning.push(_fake_saved_model(tmp_path / "b", "other"), serving,
+    versions.push(_fake_saved_model(tmp_path / "b", "other"), serving,
                     now=2)
   assert copied
   assert sorted(os.listdir(serving)) == ["1"]
@@ -65,17 +65,17 @@ def test_a_failed_copy_leaves_no_version_and_no_staging(tmp_path, monkeypatch):
 def test_the_model_already_in_service_is_not_pushed_twice(tmp_path):
   serving = str(tmp_path / "serving")
   model = _fake_saved_model(tmp_path / "a", "same")
-  first, created_first = versioning.push(model, serving, now=1)
-  again, created_again = versioning.push(model, serving, now=2)
+  first, created_first = versions.push(model, serving, now=1)
+  again, created_again = versions.push(model, serving, now=2)
   assert (created_first, created_again) == (True, False)
   assert again == first
-  assert versioning.existing_versions(serving) == [1]
+  assert versions.existing_versions(serving) == [1]
 
 
 def test_push_refuses_a_directory_without_saved_model(tmp_path):
   os.makedirs(tmp_path / "empty")
   with pytest.raises(FileNotFoundError, match="not a SavedModel"):
-    versioning.push(str(tmp_path / "empty"), str(tmp_path / "serving"))
+    versions.push(str(tmp_path / "empty"), str(tmp_path / "serving"))
   assert not os.path.exists(tmp_path / "serving" / "1")
 
 
@@ -94,41 +94,41 @@ def test_push_to_an_object_store_copies_saved_model_pb_last(tmp_path,
 
   monkeypatch.setattr(tf.io.gfile, "copy", recording_copy)
   serving = "ram://serving/mnist"  # TensorFlow's in-memory filesystem
-  path, created = versioning.push(model, serving, now=7)
+  path, created = versions.push(model, serving, now=7)
   assert (path, created) == ("ram://serving/mnist/7", True)
   assert copied[-1] == "saved_model.pb" and len(copied) == 2
-  assert versioning.existing_versions(serving) == [7]
+  assert versions.existing_versions(serving) == [7]
   with tf.io.gfile.GFile(path + "/saved_model.pb") as f:
     assert f.read() == "remote"
-  assert versioning.push(model, serving, now=8) == (path, False)
+  assert versions.push(model, serving, now=8) == (path, False)
 
 
 def test_push_swaps_only_the_version_it_was_compared_with(tmp_path):
   serving = str(tmp_path / "serving")
-  with pytest.raises(versioning.ServingChangedError):
-    versioning.push(_fake_saved_model(tmp_path / "a", "a"), serving, now=1,
+  with pytest.raises(versions.ServingChangedError):
+    versions.push(_fake_saved_model(tmp_path / "a", "a"), serving, now=1,
                     expected="7")  # 7 was never in service
-  assert versioning.existing_versions(serving) == []
-  first, _ = versioning.push(_fake_saved_model(tmp_path / "a", "a"), serving,
+  assert versions.existing_versions(serving) == []
+  first, _ = versions.push(_fake_saved_model(tmp_path / "a", "a"), serving,
                              now=1, expected="none")
   # Evaluated when nothing was in service, but version 1 arrived since.
-  with pytest.raises(versioning.ServingChangedError,
+  with pytest.raises(versions.ServingChangedError,
                      match=f"^{serving}: the model in service changed since "
                      "the Evaluator compared with it \\(nothing in service "
                      "then, version 1 now\\); not pushed, rerun to compare "
                      "with version 1$"):
-    versioning.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=2,
+    versions.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=2,
                     expected="none")
-  second, created = versioning.push(_fake_saved_model(tmp_path / "b", "b"),
+  second, created = versions.push(_fake_saved_model(tmp_path / "b", "b"),
                                     serving, now=2, expected="1")
-  assert created and versioning.existing_versions(serving) == [1, 2]
+  assert created and versions.existing_versions(serving) == [1, 2]
   assert first != second
 
 
 def _claim(serving, name, claimed_at):
   import json  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = f"{serving}/{versioning.CLAIMS_DIR}/{name}"
+  path = f"{serving}/{versions.CLAIMS_DIR}/{name}"
   tf.io.gfile.makedirs(os.path.dirname(path))
   with tf.io.gfile.GFile(path, "w") as f:
     f.write(json.dumps({"claimed_at": claimed_at}))
@@ -140,32 +140,32 @@ def test_object_store_pushes_claim_their_version_first(tmp_path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   serving = "ram://cas/mnist"
   model = _fake_saved_model(tmp_path / "model", "m")
-  first, _ = versioning.push(model, serving, now=10, expected="none")
+  first, _ = versions.push(model, serving, now=10, expected="none")
   assert first == f"{serving}/10"
-  assert tf.io.gfile.listdir(f"{serving}/{versioning.CLAIMS_DIR}") == []
+  assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == []
   # Another run is copying version 11 right now: its claim is live.
   other = _claim(serving, "11-othertoken", time.time())
-  with pytest.raises(versioning.PushError,
+  with pytest.raises(versions.PushError,
                      match=f"^{serving}: another push is under way \\(version "
                      "11\\); not pushed as version 12, rerun to compare with "
                      "it$"):
-    versioning.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=10,
+    versions.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=10,
                     expected="10")
-  assert tf.io.gfile.listdir(f"{serving}/{versioning.CLAIMS_DIR}") == [
+  assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == [
       "11-othertoken"]  # ours is gone
   # A claim of a killed push goes stale; the version number stays taken.
   tf.io.gfile.remove(other)
-  _claim(serving, "11-killed", time.time() - versioning.STALE_CLAIM_SECONDS - 1)
-  path, created = versioning.push(_fake_saved_model(tmp_path / "b", "b"),
+  _claim(serving, "11-killed", time.time() - versions.STALE_CLAIM_SECONDS - 1)
+  path, created = versions.push(_fake_saved_model(tmp_path / "b", "b"),
                                   serving, now=10, expected="10")
   assert (path, created) == (f"{serving}/12", True)
-  assert tf.io.gfile.listdir(f"{serving}/{versioning.CLAIMS_DIR}") == []
+  assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == []
   # Compare-and-swap holds on object stores too.
-  with pytest.raises(versioning.ServingChangedError,
+  with pytest.raises(versions.ServingChangedError,
                      match="version 10 then, version 12 now"):
-    versioning.push(_fake_saved_model(tmp_path / "c", "c"), serving,
+    versions.push(_fake_saved_model(tmp_path / "c", "c"), serving,
                     expected="10")
-  assert versioning.existing_versions(serving) == [10, 12]
+  assert versions.existing_versions(serving) == [10, 12]
 
 
 def test_two_runs_that_claim_the_same_version_both_see_it(tmp_path,
@@ -177,8 +177,8 @@ def test_two_runs_that_claim_the_same_version_both_see_it(tmp_path,
   import time  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   serving = "ram://race/mnist"
-  versioning.push(_fake_saved_model(tmp_path / "a", "a"), serving, now=10)
-  real_claims = versioning._claims  # pylint: disable=protected-access
+  versions.push(_fake_saved_model(tmp_path / "a", "a"), serving, now=10)
+  real_claims = versions._claims  # pylint: disable=protected-access
   calls = []
 
   def claims_after_b_claimed(directory):
@@ -187,13 +187,13 @@ def test_two_runs_that_claim_the_same_version_both_see_it(tmp_path,
       _claim(serving, "11-runb", time.time())
     return real_claims(directory)
 
-  monkeypatch.setattr(versioning, "_claims", claims_after_b_claimed)
-  with pytest.raises(versioning.PushError,
+  monkeypatch.setattr(versions, "_claims", claims_after_b_claimed)
+  with pytest.raises(versions.PushError,
                      match="another push is under way \\(version 11\\); not "
                      "pushed as version 11"):
-    versioning.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=10,
+    versions.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=10,
                     expected="10")
-  monkeypatch.setattr(versioning, "_claims", real_claims)
-  assert versioning.existing_versions(serving) == [10]
-  assert tf.io.gfile.listdir(f"{serving}/{versioning.CLAIMS_DIR}") == [
+  monkeypatch.setattr(versions, "_claims", real_claims)
+  assert versions.existing_versions(serving) == [10]
+  assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == [
       "11-runb"]

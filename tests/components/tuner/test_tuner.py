@@ -172,7 +172,7 @@ def test_tfx_tuner_picks_the_best_trial_and_the_trainer_trains_it(
 
 
 def test_report_shows_the_trials(tmp_path):
-  from pipeline import report  # pylint: disable=g-import-not-at-top
+  from components.report import render as report  # pylint: disable=g-import-not-at-top
   trials = [{"trial_id": "0", "score": 0.81, "family": "dense", "units": 64,
              "optimizer": "sgd", "learning_rate_scale": 2.0},
             {"trial_id": "1", "score": 0.86, "family": "dense", "units": 100,

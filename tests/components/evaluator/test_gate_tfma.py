@@ -22,8 +22,8 @@ from components.evaluator import eval_config
 from components.evaluator import executor as evaluator_executor
 from components.evaluator import verdict
 from components.pusher import executor as pusher_executor
-from components.pusher import registry
-from components.pusher import versioning
+from serving import registry
+from serving import versions
 
 N = 10_000
 NUM_MODELS = 3
@@ -115,7 +115,7 @@ def _lookup(serving, tmp_path):
 
 def _in_service(serving, tmp_path, k, accuracy, now):
   """Pushes model k (answers `p<k>`) as if it had scored `accuracy`."""
-  path, _ = versioning.push(_save_model(tmp_path / f"push{now}", k),
+  path, _ = versions.push(_save_model(tmp_path / f"push{now}", k),
                             str(serving), now=now)
   registry.record_push(str(serving), path, f"trainer/{now}", accuracy)
   return path
@@ -221,7 +221,7 @@ def test_a_blessed_push_records_its_accuracy_and_swaps_only_its_baseline(
   assert registry.best_entry(str(serving))["version"] == version
   # The same blessing again: the model in service is no longer the one it was
   # compared with (100), so nothing is pushed.
-  with pytest.raises(versioning.ServingChangedError,
+  with pytest.raises(versions.ServingChangedError,
                      match=f"version 100 then, version {version} now"):
     push("pushed_again")
-  assert versioning.existing_versions(str(serving)) == [100, version]
+  assert versions.existing_versions(str(serving)) == [100, version]

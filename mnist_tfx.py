@@ -48,7 +48,7 @@ def list_models() -> str:
 def _predict(args) -> int:
   from components.ingestion import idx  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import predict  # pylint: disable=g-import-not-at-top
+  from serving import predict  # pylint: disable=g-import-not-at-top
   paths = args.images or os.environ.get("IMAGES", "").split()
   try:
     config = config_lib.PipelineConfig.from_env()

@@ -1,8 +1,10 @@
-"""The human-readable run report: `report.md` plus pictures, beside summary.json."""
+"""The human-readable run report: Markdown, a self-contained HTML page, and
+the pictures (matplotlib PNGs) they show."""
 from __future__ import annotations
 
+import base64
+import html
 import os
-import shutil
 from typing import Any, Dict, List, Optional
 
 import matplotlib
@@ -11,15 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-REPORT_FILE = "report.md"
-PICTURES_DIR = "report"
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray,
-                     num_classes: int = 10) -> np.ndarray:
-  matrix = np.zeros((num_classes, num_classes), np.int64)
-  np.add.at(matrix, (labels, predicted), 1)
-  return matrix
+MARKDOWN_FILE = "report.md"
+HTML_FILE = "report.html"
+PICTURES_DIR = "report"  # beside report.md
 
 
 def plot_confusion_matrix(matrix: np.ndarray, class_names: List[str],
@@ -41,30 +37,19 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: List[str],
   plt.close(fig)
 
 
-def sample_indices(labels: np.ndarray, predicted: np.ndarray,
-                   count: int = 25, max_wrong: int = 10) -> List[int]:
-  """The first test images, with up to `max_wrong` misclassified ones last."""
-  wrong = [int(i) for i in np.flatnonzero(predicted != labels)[:max_wrong]]
-  first = [i for i in range(len(labels)) if i not in wrong]
-  chosen = first[:max(0, count - len(wrong))] + wrong
-  return chosen[:count]
-
-
 def plot_samples(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
-                 class_names: List[str], path: str, count: int = 25) -> None:
-  """A 5x5 grid of test images titled 'predicted (true)'; errors in red."""
-  chosen = sample_indices(labels, predicted, count)
+                 class_names: List[str], path: str) -> None:
+  """A grid of test images titled 'predicted (true)'; errors in red."""
   cols = 5
-  rows = max(1, int(np.ceil(len(chosen) / cols)))
+  rows = max(1, int(np.ceil(len(labels) / cols)))
   fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2.2 * rows))
   for slot, ax in enumerate(np.atleast_1d(axes).ravel()):
     ax.axis("off")
-    if slot >= len(chosen):
+    if slot >= len(labels):
       continue
-    i = chosen[slot]
-    ax.imshow(images[i].reshape(28, 28), cmap="binary")
-    wrong = predicted[i] != labels[i]
-    ax.set_title(f"{class_names[predicted[i]]} ({class_names[labels[i]]})",
+    ax.imshow(images[slot].reshape(28, 28), cmap="binary")
+    wrong = predicted[slot] != labels[slot]
+    ax.set_title(f"{class_names[predicted[slot]]} ({class_names[labels[slot]]})",
                  color="red" if wrong else "black", fontsize=9,
                  fontweight="bold" if wrong else "normal")
   fig.suptitle("test images: predicted (true); misclassified in red")
@@ -140,10 +125,10 @@ def _model_name(model: Dict[str, Any]) -> str:
       model.get("model"))
 
 
-def render_markdown(summary: Dict[str, Any], verdict: str,
-                    model_summary: Optional[str],
+def render_markdown(summary: Dict[str, Any], model_summary: Optional[str],
                     pictures: Dict[str, str]) -> str:
-  """The report text; `pictures` maps a caption to a path relative to it."""
+  """The report text; `pictures` maps a caption to the picture's address
+  (a path relative to the report, or a data: URI)."""
   names = summary.get("class_names") or [str(i) for i in range(10)]
   evaluation = summary.get("evaluation") or {}
   candidate = evaluation.get("candidate") or {}
@@ -159,7 +144,7 @@ def render_markdown(summary: Dict[str, Any], verdict: str,
       f"{model.get('learning_rate')}, {model.get('epochs')} epochs, batch "
       f"{model.get('batch_size')}).",
       "",
-      f"**Verdict:** {verdict}",
+      f"**Verdict:** {summary.get('verdict')}",
       "",
       "## Metrics",
       "",
@@ -215,52 +200,101 @@ def render_markdown(summary: Dict[str, Any], verdict: str,
     lines += [f"Trained on: {gpus or 'CPU (' + trained_on['cpu'] + ')'}, "
               f"{trained_on['replicas']} replica(s), TensorFlow "
               f"{trained_on['tensorflow']}.", ""]
-  lines += ["## Components", "", "| component | state | seconds |",
-            "| --- | --- | --- |"]
-  for node, info in (summary.get("components") or {}).items():
-    lines.append(f"| {node} | {info.get('state')} | {info.get('seconds')} |")
+  lines += ["## Components", ""]
+  components = summary.get("components")
+  if components:
+    lines += ["From ML Metadata; CACHED: reused from an earlier run.", "",
+              "| component | state | seconds |", "| --- | --- | --- |"]
+    for node, info in components.items():
+      seconds = info.get("seconds")
+      lines.append(f"| {node} | {info.get('state')} | "
+                   f"{'–' if seconds is None else seconds} |")
+  else:
+    lines.append("Each component's state and time: the run's graph in the "
+                 "Kubeflow Pipelines UI.")
   lines += ["", f"Pushed model: `{summary.get('pushed_to') or '–'}`",
             f"Training run directory: `{summary.get('run_dir')}`", ""]
   return "\n".join(lines)
 
 
-def write_report(summary: Dict[str, Any], verdict: str, output_dir: str,
-                 test_predictions=None) -> str:
-  """Writes `output_dir/report.md` and its pictures; returns the report path."""
-  pictures_dir = os.path.join(output_dir, PICTURES_DIR)
-  shutil.rmtree(pictures_dir, ignore_errors=True)
-  os.makedirs(pictures_dir)
+HTML_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
+th { background: #f3f3f3; }
+img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 85%; }
+code { font-size: 90%; }
+"""
+
+
+def render_html(markdown_text: str, title: str) -> str:
+  """A self-contained HTML page of the Markdown report (pictures must be
+  data: URIs already)."""
+  import markdown  # pylint: disable=g-import-not-at-top
+  body = markdown.markdown(markdown_text,
+                           extensions=["tables", "fenced_code"])
+  return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
+          f"\n<title>{html.escape(title)}</title>\n<style>{HTML_STYLE}</style>"
+          f"\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def data_uri(png_path: str) -> str:
+  with open(png_path, "rb") as f:
+    return "data:image/png;base64," + base64.b64encode(f.read()).decode()
+
+
+def draw_pictures(summary: Dict[str, Any], pictures_dir: str,
+                  training_curves: Optional[str] = None,
+                  confusion: Optional[np.ndarray] = None,
+                  samples=None) -> Dict[str, str]:
+  """Writes the report's PNGs into the local `pictures_dir`; returns
+  {caption: file name}. `training_curves`: the Trainer's PNG (a local
+  copy); `samples`: `scoring.scores.Samples` of the official test split."""
+  os.makedirs(pictures_dir, exist_ok=True)
   names = summary.get("class_names") or [str(i) for i in range(10)]
   pictures: Dict[str, str] = {}
-  model_summary = None
-  run_dir = summary.get("run_dir")
-  if run_dir:
-    curves = os.path.join(run_dir, "training_curves.png")
-    if os.path.exists(curves):
-      shutil.copy(curves, os.path.join(pictures_dir, "training_curves.png"))
-      pictures["Training curves"] = f"{PICTURES_DIR}/training_curves.png"
-    summary_path = os.path.join(run_dir, "model_summary.txt")
-    if os.path.exists(summary_path):
-      with open(summary_path) as f:
-        model_summary = f.read()
+  if training_curves and os.path.exists(training_curves):
+    pictures["Training curves"] = "training_curves.png"
+    if os.path.abspath(training_curves) != os.path.abspath(
+        os.path.join(pictures_dir, "training_curves.png")):
+      with open(training_curves, "rb") as src, open(
+          os.path.join(pictures_dir, "training_curves.png"), "wb") as dst:
+        dst.write(src.read())
   trials = (summary.get("tuning") or {}).get("trials")
   if trials:
     plot_trials(trials, os.path.join(pictures_dir, "tuner_trials.png"))
     pictures["Tuner trials: validation accuracy by optimizer"] = (
-        f"{PICTURES_DIR}/tuner_trials.png")
-  if test_predictions is not None:
-    probs, labels, images = test_predictions
-    predicted = np.argmax(probs, axis=1)
-    plot_confusion_matrix(confusion_matrix(labels, predicted), names,
+        "tuner_trials.png")
+  if confusion is not None:
+    plot_confusion_matrix(confusion, names,
                           os.path.join(pictures_dir, "confusion_matrix.png"),
                           "confusion matrix, official test split")
-    pictures["Confusion matrix (official test split)"] = (
-        f"{PICTURES_DIR}/confusion_matrix.png")
-    plot_samples(images, labels, predicted, names,
+    pictures["Confusion matrix (official test split)"] = "confusion_matrix.png"
+  if samples is not None:
+    plot_samples(samples.images, samples.labels, samples.predicted, names,
                  os.path.join(pictures_dir, "sample_predictions.png"))
-    pictures["Sample test predictions"] = (
-        f"{PICTURES_DIR}/sample_predictions.png")
-  path = os.path.join(output_dir, REPORT_FILE)
-  with open(path, "w") as f:
-    f.write(render_markdown(summary, verdict, model_summary, pictures))
-  return path
+    pictures["Sample test predictions"] = "sample_predictions.png"
+  return pictures
+
+
+def write_report(summary: Dict[str, Any], directory: str,
+                 model_summary: Optional[str] = None,
+                 pictures: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+  """Writes `report.md` (pictures in `report/`) and `report.html` (pictures
+  inlined) into the local `directory`, whose `report/` already holds the
+  pictures; returns {"markdown": self-contained Markdown, "html": ...}."""
+  pictures = pictures or {}
+  pictures_dir = os.path.join(directory, PICTURES_DIR)
+  relative = {caption: f"{PICTURES_DIR}/{name}"
+              for caption, name in pictures.items()}
+  inlined = {caption: data_uri(os.path.join(pictures_dir, name))
+             for caption, name in pictures.items()}
+  with open(os.path.join(directory, MARKDOWN_FILE), "w") as f:
+    f.write(render_markdown(summary, model_summary, relative))
+  markdown_inlined = render_markdown(summary, model_summary, inlined)
+  page = render_html(markdown_inlined, f"Run report: {summary['pipeline']}")
+  with open(os.path.join(directory, HTML_FILE), "w") as f:
+    f.write(page)
+  return {"markdown": markdown_inlined, "html": page}

@@ -17,13 +17,12 @@ import time
 import pytest
 import tensorflow as tf
 
-from components.pusher import registry
-from components.pusher import versioning
+from serving import registry
+from serving import versions
 from components.trainer import hparams
 from pipeline import config as config_lib
 from pipeline import local_runner
-from pipeline import run_lock
-from pipeline import summary as summary_lib
+from components.report import run_record
 
 DATA_NODES = ("MnistExampleGen", "ImportSchemaGen", "StatisticsGen",
               "ExampleValidator", "ValidationGate")
@@ -85,7 +84,7 @@ def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
   if kill_signal == signal.SIGTERM:
     assert "terminated (SIGTERM): the next run reuses" in output
   assert not os.path.exists(config.serving_model_dir) or \
-      versioning.existing_versions(config.serving_model_dir) == []
+      versions.existing_versions(config.serving_model_dir) == []
 
   second = _runner(env)
   output = second.communicate(timeout=600)[0]
@@ -100,8 +99,8 @@ def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
   assert 1 <= history["epoch"][0] < 39 and history["epoch"][-1] == 39
   assert summary["pushed"] and summary["new_version"]
   serving = os.listdir(config.serving_model_dir)
-  assert not [n for n in serving if n.startswith(versioning.STAGING_PREFIX)]
-  assert versioning.latest_version_dir(config.serving_model_dir) == \
+  assert not [n for n in serving if n.startswith(versions.STAGING_PREFIX)]
+  assert versions.latest_version_dir(config.serving_model_dir) == \
       summary["pushed_to"]
 
 
@@ -121,7 +120,7 @@ def test_same_seed_gives_identical_splits_and_accuracy(mnist_dir, tmp_path):
   assert abs(first["test_accuracy"]["candidate"] -
              second["test_accuracy"]["candidate"]) <= 0.003
 
-  store = summary_lib.sqlite_store(config.metadata_path)
+  store = run_record.sqlite_store(config.metadata_path)
   examples = [a.uri for a in store.get_artifacts_by_type("Examples")]
   assert len(examples) == 2
 
@@ -144,18 +143,18 @@ def test_same_seed_gives_identical_splits_and_accuracy(mnist_dir, tmp_path):
 
 def test_a_second_run_on_the_same_output_dir_is_refused_at_once(tmp_path):
   config = config_lib.PipelineConfig(output_dir=str(tmp_path))
-  with run_lock.hold(str(tmp_path), log=lambda _: None):
-    with pytest.raises(run_lock.AlreadyRunningError,
+  with local_runner.hold_run_lock(str(tmp_path), log=lambda _: None):
+    with pytest.raises(local_runner.AlreadyRunningError,
                        match=f"{tmp_path} is in use by another run \\(pid "
                        f"{os.getpid()} on "):
       local_runner.run(config)
   notes = []
-  (tmp_path / run_lock.LOCK_FILE).write_text(json.dumps(
+  (tmp_path / local_runner.LOCK_FILE).write_text(json.dumps(
       {"pid": 999999, "host": "h", "started": "2026-01-01 00:00:00"}))
-  with run_lock.hold(str(tmp_path), log=notes.append) as stale:
+  with local_runner.hold_run_lock(str(tmp_path), log=notes.append) as stale:
     assert stale == "pid 999999 on h, started 2026-01-01 00:00:00"
   assert notes and notes[0].startswith("note: cleared a stale lock")
-  assert (tmp_path / run_lock.LOCK_FILE).read_text() == ""  # clean release
+  assert (tmp_path / local_runner.LOCK_FILE).read_text() == ""  # clean release
 
 
 @contextlib.contextmanager
@@ -195,7 +194,7 @@ def test_unwritable_output_or_serving_dir_fails_fast_and_keeps_service(
   with _tmpfs(tmp_path / "ro", "4m") as mount:
     serving_root = os.path.join(mount, "serving")
     model_name = config_lib.PipelineConfig(max_examples=3000).model_name
-    previous, _ = versioning.push(_saved_model(tmp_path / "m"),
+    previous, _ = versions.push(_saved_model(tmp_path / "m"),
                                   os.path.join(serving_root, model_name),
                                   now=1)
     subprocess.run(["mount", "-o", "remount,ro", mount], check=True)
@@ -250,9 +249,9 @@ def test_full_disk_during_push_leaves_the_model_in_service(trained,
     message = local_runner.one_line(local_runner.root_cause(error.value))
     assert message == (f"PushError: {serving}: push failed (No space left on "
                        "device); the versions in service are untouched")
-    assert versioning.existing_versions(serving) == [1]
+    assert versions.existing_versions(serving) == [1]
     assert not [n for n in os.listdir(serving)
-                if n.startswith(versioning.STAGING_PREFIX)]
+                if n.startswith(versions.STAGING_PREFIX)]
     assert open(registry.registry_path(serving)).read() == registry_before
     loaded = tf.saved_model.load(os.path.join(serving, "1"))
     assert "serving_images" in loaded.signatures
@@ -266,10 +265,10 @@ def test_an_evaluator_failure_pushes_nothing(trained, monkeypatch):
   def crash(*args, **kwargs):
     raise RuntimeError("simulated Evaluator crash")
   monkeypatch.setattr(evaluator_executor.Executor, "Do", crash)
-  before = versioning.existing_versions(config.serving_model_dir)
+  before = versions.existing_versions(config.serving_model_dir)
   with pytest.raises(Exception) as error:
     local_runner.run(dataclasses.replace(config, rerun_from="Evaluator"))
   assert "simulated Evaluator crash" in str(local_runner.root_cause(
       error.value))
-  assert versioning.existing_versions(config.serving_model_dir) == before
+  assert versions.existing_versions(config.serving_model_dir) == before
   assert tf.saved_model.load(first["pushed_to"]) is not None

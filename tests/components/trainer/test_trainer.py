@@ -159,7 +159,7 @@ def test_callback_settings_default_to_the_preset_and_can_be_overridden():
 
 
 def test_models_table_lists_every_preset_with_its_course_accuracy():
-  from pipeline import cli  # pylint: disable=g-import-not-at-top
+  import mnist_tfx as cli  # pylint: disable=g-import-not-at-top
   table = cli.list_models()
   assert "course accuracy" in table
   for name in models.PRESETS:

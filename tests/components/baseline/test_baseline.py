@@ -7,8 +7,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components.baseline import executor as baseline_executor
-from components.pusher import registry
-from components.pusher import versioning
+from serving import registry
+from serving import versions
 
 
 def _saved_model(path):
@@ -35,7 +35,7 @@ def test_nothing_in_service_means_no_baseline(tmp_path):
 
 def test_the_newest_complete_version_is_the_baseline(tmp_path):
   serving = tmp_path / "serving" / "mnist"
-  first, _ = versioning.push(_saved_model(tmp_path / "m1"), str(serving),
+  first, _ = versions.push(_saved_model(tmp_path / "m1"), str(serving),
                              now=100)
   registry.record_push(str(serving), first, "/pipeline/Trainer/model/7")
   os.makedirs(serving / "300" / "variables")  # half-written: no saved_model.pb
@@ -50,13 +50,13 @@ def test_the_newest_complete_version_is_the_baseline(tmp_path):
 
 def test_registry_records_each_push_and_survives_corruption(tmp_path):
   serving = str(tmp_path / "serving")
-  path, created = versioning.push(_saved_model(tmp_path / "m"), serving, now=5)
+  path, created = versions.push(_saved_model(tmp_path / "m"), serving, now=5)
   assert created
   entry = registry.record_push(serving, path, "uri://trainer/1")
   assert registry.entry_for(serving, 5) == entry
   assert json.load(open(registry.registry_path(serving)))["versions"] == [
       entry]
-  assert versioning.existing_versions(serving) == [5]  # not a version
+  assert versions.existing_versions(serving) == [5]  # not a version
   with open(registry.registry_path(serving), "w") as f:
     f.write("{not json")
   assert registry.read_entries(serving) == []
@@ -69,7 +69,7 @@ def test_the_best_accuracy_ever_pushed_goes_with_the_baseline(tmp_path):
   serving = tmp_path / "serving" / "mnist"
   assert baseline_executor.best_ever(_find_baseline(serving, tmp_path)) is None
   for now, accuracy in ((100, None), (200, 0.981), (300, 0.981), (400, 0.975)):
-    path, _ = versioning.push(_saved_model(tmp_path / f"m{now}"),
+    path, _ = versions.push(_saved_model(tmp_path / f"m{now}"),
                               str(serving), now=now)
     registry.record_push(str(serving), path, f"trainer/{now}", accuracy)
   model = _find_baseline(serving, tmp_path)

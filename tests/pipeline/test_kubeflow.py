@@ -9,7 +9,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.pusher import versioning
+from serving import versions
 from components.trainer import hparams
 from pipeline import config as config_lib
 from pipeline import kubeflow_entrypoint
@@ -305,7 +305,7 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
   assert out["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
   pushed = out["Pusher"]["pushed_model"]["metadata"]
   assert pushed["pushed"] == 1 and pushed["new_version"] == 1
-  assert versioning.latest_version_dir(serving) == pushed["pushed_destination"]
+  assert versions.latest_version_dir(serving) == pushed["pushed_destination"]
   # Pod logs: one line per epoch, no carriage-return progress bars.
   with open(first.logs["Trainer"]) as f:
     trainer_log = f.read()
@@ -324,7 +324,7 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
   assert blessing["baseline_version_dir"] == pushed["pushed_destination"]
   assert second.outputs["Pusher"]["pushed_model"]["metadata"][
       "new_version"] == 0
-  assert versioning.existing_versions(serving) == [
+  assert versions.existing_versions(serving) == [
       int(pushed["pushed_version"])]
 
 

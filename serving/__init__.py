@@ -1,0 +1,17 @@
+"""The serving directory: where pushed models live, and how to use them.
+
+Layout of `<SERVING_DIR>/<dataset>/` (a local path, gs:// or s3://):
+
+    <version>/            a pushed SavedModel; integer Unix-time names, the
+                          highest complete one (with saved_model.pb) in service
+    registry.json         which run produced each version, and its accuracy
+    .staging-<version>/   a local push under way (renamed into place)
+    .push-claims/         object-store pushes under way (compare-and-swap)
+    .push.lock            the local push lock
+
+`versions` pushes and lists versions (and holds the lock and the claims),
+`registry` records them, `baseline` finds the model in service and the best
+one ever pushed, `predict` loads a version and classifies images. The
+Pusher, `LatestPushedModel`, the test-split evaluation and `mnist-tfx
+predict` all go through this package.
+"""
