@@ -157,7 +157,9 @@ class _Handover:
     self._next_id += 1
     form = OSS_FORMS[(self._next_id - 1) % len(OSS_FORMS)]
     self.forms[form] += 1
-    title = OSS_TITLES.get(_title(artifact.get("type", {})), "system.Artifact")
+    declared = _title(artifact.get("type", {}))
+    title = (declared if declared.startswith("system.") else
+             OSS_TITLES.get(declared, "system.Artifact"))
     artifact.pop("type", None)
     if form == "system title":
       artifact["type"] = {"schemaTitle": title, "schemaVersion": "0.0.1"}

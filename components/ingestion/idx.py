@@ -5,11 +5,12 @@ that names the file and the problem.
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import struct
 import zlib
-from typing import Tuple
+from typing import BinaryIO, Iterator, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -56,6 +57,122 @@ def read_bytes(path: str) -> bytes:
   if not data:
     raise DataError(path, "file is empty after decompression")
   return data
+
+
+# Bytes read from a file at a time when streaming (uncompressed).
+STREAM_CHUNK_BYTES = 1 << 22
+
+
+def stream_bytes(path: str, chunk_bytes: Optional[int] = None
+                 ) -> Iterator[bytes]:
+  """Yields the uncompressed bytes of `path` (gzip if it ends with .gz) in
+  chunks of about `chunk_bytes`, never the whole file at once.
+
+  Raises the same one-line `DataError`s as `read_bytes`.
+  """
+  chunk_bytes = chunk_bytes or STREAM_CHUNK_BYTES
+  try:
+    handle = tf.io.gfile.GFile(path, "rb")
+    first = handle.read(2)
+  except tf.errors.NotFoundError:
+    raise DataError(path, "file not found") from None
+  except (tf.errors.PermissionDeniedError, PermissionError):
+    raise DataError(path, "permission denied") from None
+  except (tf.errors.OpError, OSError) as e:
+    raise DataError(path, f"cannot read file ({_first_line(e)})") from None
+  with handle:
+    if not first:
+      raise DataError(path, "file is empty")
+    if not path.endswith(".gz"):
+      yield first
+      yield from _read_chunks(handle, path, chunk_bytes)
+      return
+    if first != b"\x1f\x8b":
+      raise DataError(path, "not a gzip file (the name ends in .gz)")
+    handle.seek(0)
+    total = 0
+    with gzip.GzipFile(fileobj=handle, mode="rb") as unzipped:
+      while True:
+        try:
+          chunk = unzipped.read(chunk_bytes)
+        except EOFError:
+          raise DataError(path, "truncated gzip file (ends before the end of "
+                          "the compressed stream)") from None
+        except (OSError, zlib.error) as e:
+          raise DataError(path,
+                          f"corrupt gzip file ({_first_line(e)})") from None
+        if not chunk:
+          break
+        total += len(chunk)
+        yield chunk
+    if not total:
+      raise DataError(path, "file is empty after decompression")
+
+
+def _read_chunks(handle: BinaryIO, path: str,
+                 chunk_bytes: int) -> Iterator[bytes]:
+  while True:
+    try:
+      chunk = handle.read(chunk_bytes)
+    except (tf.errors.OpError, OSError) as e:
+      raise DataError(path, f"cannot read file ({_first_line(e)})") from None
+    if not chunk:
+      return
+    yield chunk
+
+
+@dataclasses.dataclass
+class StreamedImages:
+  """What `stream_images` found: the count and the sha256 of the whole
+  uncompressed file."""
+  count: int = 0
+  sha256: str = ""
+
+
+def stream_images(path: str, result: StreamedImages,
+                  chunk_bytes: Optional[int] = None) -> Iterator[np.ndarray]:
+  """Yields the images of an IDX3 file as uint8 arrays [B, 784], a chunk at
+  a time, checking the header and the length as `parse_images` does (the
+  length at the end: a consumer must not publish anything before the
+  generator is exhausted); fills `result` (count, sha256) then."""
+  digest = hashlib.sha256()
+  size = 28 * 28
+  pending = b""
+  header = None
+  count = expected = 0
+  length = 0
+  for chunk in stream_bytes(path, chunk_bytes):
+    digest.update(chunk)
+    length += len(chunk)
+    if header is None:
+      pending += chunk
+      if len(pending) < 16:
+        continue
+      _, count = _header(pending, path, 16, IMAGES_MAGIC, "images")
+      rows, cols = struct.unpack(">II", pending[8:16])
+      if (rows, cols) != IMAGE_SHAPE:
+        raise DataError(path, f"images are {rows}x{cols}, expected 28x28")
+      expected = 16 + count * size
+      header, chunk, pending = pending[:16], pending[16:], b""
+    data = pending + chunk if pending else chunk
+    whole = len(data) // size * size
+    pending = data[whole:]
+    if whole:
+      yield np.frombuffer(data, np.uint8, count=whole).reshape(-1, size)
+  if header is None:
+    _header(pending, path, 16, IMAGES_MAGIC, "images")  # too short: raises
+  if length != expected:
+    raise DataError(path, f"header promises {count} images ({expected} bytes) "
+                    f"but the file has {length} bytes")
+  result.count = count
+  result.sha256 = digest.hexdigest()
+
+
+def read_labels(path: str) -> Tuple[np.ndarray, str]:
+  """Reads and checks an IDX1 labels file (small: one byte per image);
+  returns the labels and the sha256 of the uncompressed file."""
+  data = read_bytes(path)
+  return parse_labels(data, path), sha256(data)
 
 
 def sha256(data: bytes) -> str:

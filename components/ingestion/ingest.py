@@ -1,10 +1,24 @@
-"""Ingestion without TFX: raw dataset -> split -> sharded gzip TFRecords."""
+"""Ingestion without TFX: raw dataset -> split -> sharded gzip TFRecords.
+
+`ingest` streams: the IDX files are decompressed a chunk at a time into raw
+uint8 files in a local temporary directory (checked and hashed on the way),
+the split is decided from each image's hash alone (`split.split_indices`),
+and each shard is gathered, scaled, serialized and written `CHUNK` examples
+at a time. Memory holds a few bytes per image (labels, hashes, the order),
+never the images as float32, so it stays bounded as the data grows; the
+local disk holds the uncompressed uint8 pixels (47 MB for MNIST) meanwhile.
+`ingest_in_memory` is the whole-array form it replaced; both write the same
+bytes (tests/components/ingestion/test_streaming.py).
+"""
 from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
 from typing import Dict, Optional
+
+import numpy as np
 
 from components.ingestion import examples_io
 from components.ingestion import sources
@@ -27,12 +41,53 @@ class IngestionResult:
 def ingest(output_uri: str, *, dataset: str, seed: int, train_fraction: float,
            max_examples: Optional[int] = None, data_dir: Optional[str] = None,
            tfds_data_dir: Optional[str] = None,
-           cache_dir: Optional[str] = None) -> IngestionResult:
+           cache_dir: Optional[str] = None,
+           staging_dir: Optional[str] = None) -> IngestionResult:
   """Loads `dataset`, splits it and writes `output_uri/Split-<name>/`.
 
   Every input is read and validated before the first byte is written, so a
-  bad file leaves nothing behind.
+  bad file leaves nothing behind. `staging_dir`: a local directory for the
+  uncompressed pixels (default: a temporary directory, removed after).
   """
+  start = time.time()
+  with tempfile.TemporaryDirectory(prefix="mnist-ingest-",
+                                   dir=staging_dir) as staging:
+    raw = sources.stage_raw_dataset(dataset, staging, data_dir=data_dir,
+                                    tfds_data_dir=tfds_data_dir,
+                                    cache_dir=cache_dir)
+    indices = split_lib.split_indices(
+        raw.train_positions, len(raw.test_labels), seed=seed,
+        train_fraction=train_fraction, max_examples=max_examples)
+    pixels = {"train": raw.train_pixels, "eval": raw.train_pixels,
+              "test": raw.test_pixels}
+    labels = {"train": raw.train_labels, "eval": raw.train_labels,
+              "test": raw.test_labels}
+    examples_io.write_splits([
+        examples_io.SplitSource(
+            examples_io.split_dir(output_uri, name), pixels[name],
+            labels[name].astype(np.int64), indices[name], NUM_SHARDS[name])
+        for name in split_lib.SPLIT_NAMES])
+  result = IngestionResult(
+      counts={name: len(indices[name]) for name in split_lib.SPLIT_NAMES},
+      class_histograms={
+          name: np.bincount(labels[name][indices[name]],
+                            minlength=10).tolist()
+          for name in split_lib.SPLIT_NAMES},
+      source=raw.source, checksums=raw.checksums, verified=raw.verified,
+      seconds=time.time() - start)
+  _log(dataset, result)
+  return result
+
+
+def ingest_in_memory(output_uri: str, *, dataset: str, seed: int,
+                     train_fraction: float,
+                     max_examples: Optional[int] = None,
+                     data_dir: Optional[str] = None,
+                     tfds_data_dir: Optional[str] = None,
+                     cache_dir: Optional[str] = None) -> IngestionResult:
+  """The whole-array form of `ingest` (every image in memory as float32):
+  the reference the streaming form is tested against, and the bench's
+  'before'."""
   start = time.time()
   raw = sources.load_raw_dataset(dataset, data_dir=data_dir,
                                  tfds_data_dir=tfds_data_dir,
@@ -48,7 +103,12 @@ def ingest(output_uri: str, *, dataset: str, seed: int, train_fraction: float,
       class_histograms={n: d.class_histogram() for n, d in splits.items()},
       source=raw.source, checksums=raw.checksums, verified=raw.verified,
       seconds=time.time() - start)
-  logging.info("ingested %s from %s (%s) in %.1f s: %s", dataset, raw.source,
-               "verified" if raw.verified else "UNVERIFIED: not the official "
-               "files", result.seconds, result.counts)
+  _log(dataset, result)
   return result
+
+
+def _log(dataset: str, result: IngestionResult) -> None:
+  logging.info("ingested %s from %s (%s) in %.1f s: %s", dataset,
+               result.source, "verified" if result.verified else
+               "UNVERIFIED: not the official files", result.seconds,
+               result.counts)

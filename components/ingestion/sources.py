@@ -28,7 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from components.ingestion import datasets
+from components.ingestion import examples_io
 from components.ingestion import idx
+from components.ingestion import split as split_lib
 
 DATA_DIR_ENV = "DATA_DIR"
 
@@ -43,6 +45,46 @@ class RawDataset:
   source: str  # 'idx:<dir>', 'tfds:<dir>' or 'download:<dir>'
   checksums: Dict[str, str]  # file name -> sha256 of uncompressed bytes
   verified: bool = False  # every file is the named dataset's official one
+
+
+@dataclasses.dataclass
+class StagedDataset:
+  """The dataset staged for streaming: pixels in local raw uint8 files read a
+  chunk at a time (`examples_io.PixelFile`); labels and each training
+  image's split hash in memory (9 bytes an image)."""
+  train_pixels: examples_io.PixelFile
+  train_labels: np.ndarray
+  train_positions: np.ndarray  # split.hash_positions of each training image
+  test_pixels: examples_io.PixelFile
+  test_labels: np.ndarray
+  source: str
+  checksums: Dict[str, str]
+  verified: bool = False
+
+
+def stage_raw_dataset(dataset: str, staging_dir: str,
+                      data_dir: Optional[str] = None,
+                      tfds_data_dir: Optional[str] = None,
+                      cache_dir: Optional[str] = None) -> StagedDataset:
+  """`load_raw_dataset`'s sources, checks and errors, but streamed: the IDX
+  files are read (and decompressed) a chunk at a time into raw files in the
+  local `staging_dir`, so memory does not grow with the data. Every file is
+  read and checked before this returns."""
+  info = datasets.get_dataset_info(dataset)
+  if data_dir:
+    return check_identity(stage_idx_dir(data_dir, staging_dir), info,
+                          data_dir)
+  if tfds_data_dir and _tfds_prepared(dataset, tfds_data_dir):
+    return check_identity(stage_arrays(load_tfds(dataset, tfds_data_dir),
+                                       staging_dir), info, tfds_data_dir)
+  if cache_dir and network_reachable(info.download_url):
+    target = download(info, cache_dir)
+    return check_identity(stage_idx_dir(target, staging_dir, verify=info),
+                          info, target)
+  raise idx.DataError(
+      data_dir or tfds_data_dir or "<no data directory>",
+      f"no local copy of {dataset} and no network: set {DATA_DIR_ENV} to a "
+      "directory with the four official IDX files")
 
 
 def load_raw_dataset(dataset: str, data_dir: Optional[str] = None,
@@ -105,9 +147,8 @@ def find_idx_file(data_dir: str, stem: str) -> str:
   return os.path.join(data_dir, stem + ".gz")  # reported as missing
 
 
-def load_idx_dir(data_dir: str,
-                 verify: Optional[datasets.DatasetInfo] = None) -> RawDataset:
-  """Reads the four official IDX files from `data_dir`."""
+def _check_data_dir(data_dir: str) -> Dict[str, str]:
+  """The paths of the four IDX files in `data_dir`, once it is readable."""
   if not tf.io.gfile.isdir(data_dir):
     raise idx.DataError(data_dir, "data directory does not exist")
   try:
@@ -117,20 +158,84 @@ def load_idx_dir(data_dir: str,
   if not data_dir.startswith(("gs://", "s3://")) and not os.access(
       data_dir, os.R_OK | os.X_OK):
     raise idx.DataError(data_dir, "data directory is not readable")
-  files = {key: find_idx_file(data_dir, stem)
-           for key, stem in datasets.IDX_FILES.items()}
-  train_images, train_labels, train_sums = idx.read_pair(
-      files["train_images"], files["train_labels"])
-  test_images, test_labels, test_sums = idx.read_pair(
-      files["test_images"], files["test_labels"])
-  checksums = {os.path.basename(p).removesuffix(".gz"): s
-               for p, s in {**train_sums, **test_sums}.items()}
+  return {key: find_idx_file(data_dir, stem)
+          for key, stem in datasets.IDX_FILES.items()}
+
+
+def _verify(sums: Dict[str, str],
+            verify: Optional[datasets.DatasetInfo]) -> Dict[str, str]:
+  """{file stem: sha256}; with `verify`, each must be the official sum."""
   if verify is not None:
-    for path, digest in {**train_sums, **test_sums}.items():
+    for path, digest in sums.items():
       stem = os.path.basename(path).removesuffix(".gz")
       if verify.sha256[stem] != digest:
         raise idx.DataError(path, f"sha256 {digest} does not match the "
                             f"official {verify.sha256[stem]}")
+  return {os.path.basename(p).removesuffix(".gz"): s for p, s in sums.items()}
+
+
+def stage_idx_dir(data_dir: str, staging_dir: str,
+                  verify: Optional[datasets.DatasetInfo] = None
+                  ) -> StagedDataset:
+  """Streams the four IDX files of `data_dir` into `staging_dir`."""
+  files = _check_data_dir(data_dir)
+  train_pixels, train_labels, train_positions, train_sums = stage_pair(
+      files["train_images"], files["train_labels"],
+      os.path.join(staging_dir, "train.u8"), with_positions=True)
+  test_pixels, test_labels, _, test_sums = stage_pair(
+      files["test_images"], files["test_labels"],
+      os.path.join(staging_dir, "test.u8"), with_positions=False)
+  return StagedDataset(train_pixels, train_labels, train_positions,
+                       test_pixels, test_labels, source=f"idx:{data_dir}",
+                       checksums=_verify({**train_sums, **test_sums}, verify))
+
+
+def stage_pair(images_path: str, labels_path: str, pixels_path: str,
+               with_positions: bool):
+  """Streams an images file into the raw file `pixels_path` and reads its
+  labels, with `idx.read_pair`'s checks; returns (PixelFile, labels, split
+  hash positions or None, {path: sha256})."""
+  streamed = idx.StreamedImages()
+  positions = []
+  with open(pixels_path, "wb") as out:
+    for block in idx.stream_images(images_path, streamed):
+      out.write(block.data if block.flags.c_contiguous else block.tobytes())
+      if with_positions:
+        positions.append(split_lib.hash_positions(block))
+  labels, labels_sum = idx.read_labels(labels_path)
+  if streamed.count != len(labels):
+    raise idx.DataError(labels_path, f"{len(labels)} labels but {images_path} "
+                        f"has {streamed.count} images")
+  if not streamed.count:
+    raise idx.DataError(images_path, "contains no images")
+  hashes = (np.concatenate(positions) if with_positions else None)
+  return (examples_io.PixelFile(pixels_path, streamed.count), labels, hashes,
+          {images_path: streamed.sha256, labels_path: labels_sum})
+
+
+def stage_arrays(raw: RawDataset, staging_dir: str) -> StagedDataset:
+  """An in-memory `RawDataset` (e.g. from TFDS) as a `StagedDataset`."""
+  pixels = {}
+  for name, images in (("train", raw.train_images),
+                       ("test", raw.test_images)):
+    path = os.path.join(staging_dir, f"{name}.u8")
+    np.ascontiguousarray(images, np.uint8).tofile(path)
+    pixels[name] = examples_io.PixelFile(path, len(images))
+  return StagedDataset(pixels["train"], raw.train_labels,
+                       split_lib.hash_positions(raw.train_images),
+                       pixels["test"], raw.test_labels, source=raw.source,
+                       checksums=raw.checksums, verified=raw.verified)
+
+
+def load_idx_dir(data_dir: str,
+                 verify: Optional[datasets.DatasetInfo] = None) -> RawDataset:
+  """Reads the four official IDX files from `data_dir` into memory."""
+  files = _check_data_dir(data_dir)
+  train_images, train_labels, train_sums = idx.read_pair(
+      files["train_images"], files["train_labels"])
+  test_images, test_labels, test_sums = idx.read_pair(
+      files["test_images"], files["test_labels"])
+  checksums = _verify({**train_sums, **test_sums}, verify)
   return RawDataset(train_images, train_labels, test_images, test_labels,
                     source=f"idx:{data_dir}", checksums=checksums)
 

@@ -48,15 +48,46 @@ def shuffled_indices(n: int, seed: int) -> tf.Tensor:
         tf.range(n, dtype=tf.int64), seed=[seed, 0], alg="philox")
 
 
-def in_train(images: np.ndarray, train_fraction: float) -> np.ndarray:
-  """Whether each image (uint8, [N, 28, 28] or [N, 784]) belongs to `train`:
-  its keyed hash, read as a number in [0, 1), is below `train_fraction`."""
+def hash_positions(images: np.ndarray) -> np.ndarray:
+  """Each image's (uint8, [N, 28, 28] or [N, 784]) keyed hash as a uint64:
+  its position in [0, 2**64), which decides its split."""
   flat = np.ascontiguousarray(images.reshape(len(images), -1))
-  positions = np.fromiter(
+  return np.fromiter(
       (int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8,
                                       key=SPLIT_KEY).digest(), "big")
        for row in flat), dtype=np.uint64, count=len(flat))
+
+
+def in_train(images: np.ndarray, train_fraction: float) -> np.ndarray:
+  """Whether each image (uint8, [N, 28, 28] or [N, 784]) belongs to `train`:
+  its keyed hash, read as a number in [0, 1), is below `train_fraction`."""
+  return _in_train(hash_positions(images), train_fraction)
+
+
+def _in_train(positions: np.ndarray, train_fraction: float) -> np.ndarray:
   return positions < np.uint64(int(train_fraction * 2**64))
+
+
+def split_indices(train_positions: np.ndarray, num_test: int, *, seed: int,
+                  train_fraction: float = 0.7,
+                  max_examples: Optional[int] = None
+                  ) -> Dict[str, np.ndarray]:
+  """Which source images each split holds, in order: {'train', 'eval'}
+  index the official training set, 'test' the test set.
+
+  `train_positions` are `hash_positions` of every official training image;
+  nothing else of the images is needed, so a caller can stream them.
+  """
+  if not 0.0 < train_fraction < 1.0:
+    raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+  order = shuffled_indices(len(train_positions), seed).numpy()
+  test_order = np.arange(num_test, dtype=np.int64)
+  if max_examples:
+    order = order[:max_examples]
+    test_order = test_order[:max(1, math.ceil(max_examples / 6))]
+  train_mask = _in_train(train_positions[order], train_fraction)
+  return {"train": order[train_mask], "eval": order[~train_mask],
+          "test": test_order}
 
 
 def split_dataset(train_images: np.ndarray, train_labels: np.ndarray,
@@ -65,22 +96,20 @@ def split_dataset(train_images: np.ndarray, train_labels: np.ndarray,
                   max_examples: Optional[int] = None) -> Dict[str, Split]:
   """Splits, orders and scales to [0,1]; returns {'train','eval','test'}.
 
+  The whole-array form (tests, small data); `ingest` streams the same split
+  (`split_indices`) without holding the images as float32.
+
   `max_examples` (for quick runs) keeps that many official training images,
   picked by the `seed`'s permutation, and a sixth of that of the test set
   (the official 60,000:10,000 ratio); each keeps its own split.
   """
-  if not 0.0 < train_fraction < 1.0:
-    raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
-  order = shuffled_indices(len(train_labels), seed).numpy()
-  test_order = np.arange(len(test_labels), dtype=np.int64)
-  if max_examples:
-    order = order[:max_examples]
-    test_order = test_order[:max(1, math.ceil(max_examples / 6))]
-  train_mask = in_train(train_images[order], train_fraction)
+  indices = split_indices(hash_positions(train_images), len(test_labels),
+                          seed=seed, train_fraction=train_fraction,
+                          max_examples=max_examples)
   return {
-      "train": _materialize(order[train_mask], train_images, train_labels),
-      "eval": _materialize(order[~train_mask], train_images, train_labels),
-      "test": _materialize(test_order, test_images, test_labels),
+      "train": _materialize(indices["train"], train_images, train_labels),
+      "eval": _materialize(indices["eval"], train_images, train_labels),
+      "test": _materialize(indices["test"], test_images, test_labels),
   }
 
 

@@ -119,6 +119,10 @@ def _fmt(value: Optional[float]) -> str:
   return "–" if value is None else f"{value:.4f}"
 
 
+def _count(number, noun: str) -> str:
+  return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _model_name(model: Dict[str, Any]) -> str:
   tuned = model.get("hyperparameters")
   return f"tuned {tuned.get('family', 'dense')}" if tuned else str(
@@ -139,10 +143,11 @@ def render_markdown(summary: Dict[str, Any], model_summary: Optional[str],
   lines = [
       f"# Run report: {summary['pipeline']}",
       "",
-      f"Run `{summary.get('run_id')}` on **{summary['dataset']}**, model "
+      (f"Run `{summary['run_id']}`" if summary.get("run_id") else "Run") +
+      f" on **{summary['dataset']}**, model "
       f"**{_model_name(model)}** ({model.get('optimizer')}, learning rate "
-      f"{model.get('learning_rate')}, {model.get('epochs')} epochs, batch "
-      f"{model.get('batch_size')}).",
+      f"{model.get('learning_rate')}, {_count(model.get('epochs'), 'epoch')}, "
+      f"batch {model.get('batch_size')}).",
       "",
       f"**Verdict:** {summary.get('verdict')}",
       "",

@@ -1,4 +1,5 @@
 """The same DAG compiles to a KFP v2 spec that runs, without a cluster."""
+import dataclasses
 import json
 import os
 import re
@@ -9,11 +10,13 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from serving import versions
+from components.report import summary as report_lib
 from components.trainer import hparams
 from pipeline import config as config_lib
 from pipeline import kubeflow_entrypoint
 from pipeline import kubeflow_runner
+from pipeline import local_runner
+from serving import versions
 from tools import kfp_emulator
 
 REPO = config_lib.REPO_ROOT
@@ -30,6 +33,10 @@ EXPECTED_UPSTREAM = {
     "LatestPushedModel": {"Trainer"},
     "Evaluator": {"MnistExampleGen", "Trainer", "LatestPushedModel"},
     "Pusher": {"Trainer", "Evaluator"},
+    "TestSplitScorer": {"MnistExampleGen", "Trainer", "LatestPushedModel",
+                        "Evaluator"},
+    "Report": {"MnistExampleGen", "Trainer", "Evaluator", "Pusher",
+               "TestSplitScorer"},
 }
 
 
@@ -98,10 +105,23 @@ def test_compiled_spec_has_the_dag_image_and_settings(tmp_path):
   assert json.loads(constants["Trainer", "custom_config"])["model"] == \
       "dense_512"
   assert constants["Trainer", "run_fn"] == "components.trainer.task.run_fn"
-  # The baseline lookup never comes from cache; everything else may.
-  assert tasks["LatestPushedModel"]["cachingOptions"] == {"enableCache": False}
-  assert all(t["cachingOptions"] == {"enableCache": True}
-             for n, t in tasks.items() if n != "LatestPushedModel")
+  # The baseline lookup and the report never come from cache; the rest may.
+  uncached = {"LatestPushedModel", "Report"}
+  for name, task in tasks.items():
+    assert task["cachingOptions"] == {"enableCache": name not in uncached}
+  # Metrics and the report as KFP's own types, which its UI displays.
+  outputs = {(name, key): a["artifactType"]
+             for name, c in spec["components"].items()
+             for key, a in c.get("outputDefinitions", {}).get(
+                 "artifacts", {}).items()}
+  kfp_types = {("TestSplitScorer", "metrics"): "system.Metrics",
+               ("TestSplitScorer", "confusion_matrix"):
+                   "system.ClassificationMetrics",
+               ("Report", "report_html"): "system.HTML",
+               ("Report", "report_markdown"): "system.Markdown"}
+  for (task, key), title in kfp_types.items():
+    assert outputs[f"{task}", key] == {"schemaTitle": title,
+                                       "schemaVersion": "0.0.1"}
 
 
 def test_gpu_request_is_on_the_trainer_only(tmp_path):
@@ -226,16 +246,20 @@ def _emulate(spec, root, mode, installed_copy, cache=None):
       log=lambda _: None)
 
 
-def _fake_run_spec(tmp_path, **trainer):
+def _fake_run_config(tmp_path, **trainer):
   from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
-  config = config_lib.PipelineConfig(
+  return config_lib.PipelineConfig(
       dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data"),
       min_accuracy=0.0, trainer=hparams.TrainerConfig(
           model="dense_100_relu", **{"epochs": 2, **trainer}))
+
+
+def _fake_run_spec(tmp_path, **trainer):
   kubeflow = config_lib.KubeflowConfig(
       image=IMAGE, pipeline_root=str(tmp_path / "root"),
       allow_local_paths=True)
-  return kubeflow_runner.compile_pipeline_spec(config, kubeflow)
+  return kubeflow_runner.compile_pipeline_spec(
+      _fake_run_config(tmp_path, **trainer), kubeflow)
 
 
 def test_installed_copy_is_what_tasks_import(installed_copy, tmp_path):
@@ -313,8 +337,41 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
   assert re.findall(r"^epoch (\d)/2 .*val_accuracy", trainer_log, re.M) == [
       "1", "2"]
 
+  # The report, as the KFP UI shows it: metrics, confusion matrix, HTML.
+  metrics = out["TestSplitScorer"]["metrics"]["metadata"]
+  assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["examples"] == 20
+  matrix = out["TestSplitScorer"]["confusion_matrix"]["metadata"][
+      "confusionMatrix"]
+  assert sum(sum(r["row"]) for r in matrix["rows"]) == 20
+  with open(out["Report"]["report_html"]["uri"]) as f:
+    assert f.read().count('src="data:image/png;base64,') == 3  # curves,
+    # confusion matrix, sample predictions
+  with open(os.path.join(out["Report"]["report"]["uri"], "summary.json")) as f:
+    kubeflow_summary = json.load(f)
+  assert kubeflow_summary["test_accuracy"]["candidate"] == metrics["accuracy"]
+  assert kubeflow_summary["verdict"].startswith(
+      f"pushed to {pushed['pushed_destination']} (test accuracy ")
+  if mode == "oss":
+    # The same settings run by the local runner report the same.
+    config = dataclasses.replace(_fake_run_config(tmp_path),
+                                 output_dir=str(tmp_path / "local"))
+    local = local_runner.run(config)
+    for key in ("test_accuracy", "split_counts", "refusal", "blessed",
+                "pushed", "model", "source_verified"):
+      assert local[key] == kubeflow_summary[key], key
+    # Eval metrics: accuracies equal, losses to float rounding.
+    for part, values in kubeflow_summary["evaluation"].items():
+      assert local["evaluation"][part] == pytest.approx(values, rel=1e-5)
+    assert (local["evaluation"]["candidate"]["accuracy"] ==
+            kubeflow_summary["evaluation"]["candidate"]["accuracy"])
+    assert (report_lib.outcome(local) == report_lib.outcome(kubeflow_summary)
+            == "pushed")
+    assert local["components"]["Trainer"]["state"] == "COMPLETE"
+    assert "components" not in kubeflow_summary  # the KFP UI shows them
+
   second = _emulate(spec, str(tmp_path / "run2"), mode, installed_copy, cache)
-  assert second.executed == ["LatestPushedModel", "Evaluator", "Pusher"]
+  assert sorted(second.executed) == ["Evaluator", "LatestPushedModel",
+                                     "Pusher", "Report", "TestSplitScorer"]
   baseline = second.outputs["LatestPushedModel"]["model"]["metadata"]
   assert baseline["found"] == 1
   assert baseline["version_dir"] == pushed["pushed_destination"]

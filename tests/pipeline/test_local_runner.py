@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import versions
+from components.report import run_record
 from components.trainer import export
 from components.trainer import hparams
 from pipeline import config as config_lib
 from pipeline import local_runner
-from components.report import run_record
+from serving import versions
+from tests.conftest import open_report_in_browser
 
 NODES = ("MnistExampleGen", "ImportSchemaGen", "StatisticsGen",
          "ExampleValidator", "ValidationGate", "Trainer",
-         "LatestPushedModel", "Evaluator", "Pusher")
+         "LatestPushedModel", "Evaluator", "Pusher", "TestSplitScorer")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,8 @@ def first_run(small_config):
   return local_runner.run(small_config)
 
 
-def test_every_component_runs_and_the_model_is_pushed(small_config, first_run):
+def test_every_component_runs_and_the_model_is_pushed(small_config, first_run,
+                                                      browser, tmp_path):
   summary = first_run
   assert {n: c["state"] for n, c in summary["components"].items()} == {
       n: "COMPLETE" for n in NODES}
@@ -57,6 +59,14 @@ def test_every_component_runs_and_the_model_is_pushed(small_config, first_run):
                                         "summary.json")))
   assert on_disk["pushed_to"] == pushed
   assert all(c["seconds"] is not None for c in on_disk["components"].values())
+  # The HTML report of a real run, in Chromium: three pictures, all decoded.
+  seen = open_report_in_browser(
+      browser, os.path.join(small_config.output_dir, "report.html"),
+      str(tmp_path / "screenshot.png"))
+  assert seen["verdict"] == "Verdict: " + summary["verdict"]
+  assert len(seen["images"]) == 3  # curves, confusion matrix, samples
+  assert all(w >= 500 and h >= 300 for w, h in seen["images"])
+  assert seen["fetched"] == []
 
 
 def test_pushed_model_loads_and_answers_on_both_signatures(first_run):
@@ -82,7 +92,7 @@ def test_second_run_reuses_the_cache_and_pushes_nothing_new(
   # Only the comparison with the model in service, which the first run
   # changed by pushing, is redone.
   assert set(second_run["recomputed_components"]) == {
-      "LatestPushedModel", "Evaluator", "Pusher"}, states
+      "LatestPushedModel", "Evaluator", "TestSplitScorer", "Pusher"}, states
   # The first run's model is now the baseline: the same model, re-blessed,
   # is already in service, so no second version appears.
   assert second_run["baseline_model"] == first_run["candidate_model"]
@@ -110,7 +120,8 @@ def test_rerun_from_a_named_component(small_config, second_run):
   del second_run
   rerun = local_runner.run(dataclasses.replace(small_config,
                                                rerun_from="Evaluator"))
-  assert set(rerun["recomputed_components"]) == {"Evaluator", "Pusher"}
+  assert set(rerun["recomputed_components"]) == {"Evaluator",
+                                                 "TestSplitScorer", "Pusher"}
   assert rerun["blessed"] and not rerun["new_version"]
 
 
@@ -160,7 +171,7 @@ def test_worse_candidate_is_not_blessed_and_service_is_untouched(
     small_config, first_run, worse_run):
   # A changed trainer setting recomputes the Trainer and what follows it.
   assert set(worse_run["recomputed_components"]) == {
-      "Trainer", "Evaluator", "Pusher"}
+      "Trainer", "Evaluator", "TestSplitScorer", "Pusher"}
   pushed = versions.existing_versions(small_config.serving_model_dir)
   assert worse_run["baseline_model"] == first_run["candidate_model"]
   assert not worse_run["blessed"] and not worse_run["pushed"]

@@ -27,7 +27,11 @@ def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
   assert set(nodes) == {
       "MnistExampleGen", "StatisticsGen", "ImportSchemaGen",
       "ExampleValidator", "ValidationGate", "Trainer",
-      "LatestPushedModel", "Evaluator", "Pusher"}
+      "LatestPushedModel", "Evaluator", "Pusher", "TestSplitScorer", "Report"}
+  # The test split is scored once the gate has decided; the report is last.
+  assert "Evaluator" in {n.id for n in nodes["TestSplitScorer"].upstream_nodes}
+  assert {"Pusher", "TestSplitScorer"} <= {
+      n.id for n in nodes["Report"].upstream_nodes}
   assert "ValidationGate" in {n.id for n in nodes["Trainer"].upstream_nodes}
   assert nodes["Trainer"].exec_properties["run_fn"] == \
       "components.trainer.task.run_fn"
