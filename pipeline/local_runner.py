@@ -274,7 +274,8 @@ def root_cause(error: BaseException) -> BaseException:
     error = error.__cause__ or (
         None if error.__suppress_context__ else error.__context__)
   for candidate in reversed(seen):
-    if type(candidate).__module__.startswith(("components.", "pipeline.")):
+    if type(candidate).__module__.startswith(("components.", "pipeline.",
+                                              "serving.")):
       return candidate
   return seen[-1]
 

@@ -8,7 +8,8 @@ container tasks, in one of two modes:
 * `oss`: the open-source KFP 2.x hand-over. The driver resolves input
   artifacts from its ML Metadata and passes them with generic titles
   (tfx.Examples as `system.Dataset`, tfx.Model and tfx.PushedModel as
-  `system.Model`, everything else as `system.Artifact`), or with an empty
+  `system.Model`, KFP's own `system.*` types as themselves, everything else
+  as `system.Artifact`), or with an empty
   instance schema, or with no type at all (the three forms take turns, so
   every run sees all three); names are ML Metadata ids, metadata numbers come
   back as floats, and `display_name` and `store_session_info` are added.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
@@ -155,9 +156,8 @@ class Executor(base_executor.BaseExecutor):
     summary = build_summary(input_dict, settings)
     metadata_path = exec_properties.get("metadata_path")
     if metadata_path and settings.get("run_id"):
-      record = run_record.RunRecord(run_record.sqlite_store(metadata_path),
-                                    settings["pipeline_name"],
-                                    settings["run_id"])
+      record = _read_run(metadata_path, settings["pipeline_name"],
+                         settings["run_id"])
       summary["components"] = {node: info for node, info in
                                record.components().items()
                                if node != self_node_id(context)}
@@ -196,6 +196,21 @@ class Executor(base_executor.BaseExecutor):
     _write_text(output_dict["report_markdown"][0].uri, texts["markdown"])
     _write_text(output_dict["report_html"][0].uri, texts["html"])
     logging.info("report: %s", report.uri)
+
+
+def _read_run(metadata_path: str, pipeline_name: str, run_id: str,
+              attempts: int = 5) -> run_record.RunRecord:
+  """This run's record, read while the runner may be writing to the same
+  SQLite file (a locked database is retried)."""
+  for attempt in range(attempts):
+    try:
+      return run_record.RunRecord(run_record.sqlite_store(metadata_path),
+                                  pipeline_name, run_id)
+    except Exception as e:  # pylint: disable=broad-except
+      if attempt == attempts - 1 or "locked" not in str(e).lower():
+        raise
+      time.sleep(0.2 * (attempt + 1))
+  raise AssertionError("unreachable")
 
 
 def self_node_id(context) -> Optional[str]:
