@@ -84,7 +84,7 @@ image:  ## build the pipeline image with Docker (IMAGE=<registry>/mnist-tfx:<tag
 submit-kubeflow: install  ## start a run of the compiled spec, on the root it was compiled with (KFP_HOST=)
 	$(PY) -m pipeline.kubeflow_runner submit
 
-bench: install  ## benchmarks: ingestion, validation cost, trainer throughput
+bench: install  ## ratios side by side: DAG vs plain Keras, reruns, 1x-8x scaling (BENCH_QUICK=1: smoke run)
 	$(PY) -m tools.bench
 
 lock: install  ## re-resolve requirements.in into requirements.lock, and the GPU lock with the same pins (needs PyPI)

@@ -362,10 +362,12 @@ def main(argv=None) -> int:
     shutil.rmtree(install_dir, ignore_errors=True)
   print(f"ran {len(result.executed)} tasks ({args.mode} hand-over), "
         f"{len(result.cached)} cached; logs under {args.root}")
-  pushed = result.outputs.get("Pusher", {}).get("pushed_model", {}).get(
-      "metadata", {})
-  print(f"pushed to {pushed['pushed_destination']}" if pushed.get("pushed")
-        else "not pushed (see the Evaluator's blessing)")
+  report = result.outputs.get("Report", {})
+  if report:
+    print(f"report:  {report['report_html']['uri']} (HTML), "
+          f"{report['report']['uri']} (summary.json, report.md)")
+    with open(os.path.join(report["report"]["uri"], "summary.json")) as f:
+      print(json.load(f)["verdict"])
   return 0
 
 
