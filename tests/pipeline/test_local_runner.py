@@ -103,17 +103,56 @@ def test_second_run_reuses_the_cache_and_pushes_nothing_new(
       small_config.serving_model_dir) == versions_before
 
 
-def test_unchanged_rerun_is_served_entirely_from_cache(small_config,
-                                                       second_run):
+def test_unchanged_rerun_does_not_start_tfx(small_config, second_run):
+  runs_before = _runs(small_config)
   third = local_runner.run(small_config)
-  assert third["recomputed_components"] == []
-  assert set(third["cached_components"]) == set(NODES)
+  assert third["unchanged"]  # the last run's report stands
+  assert third["run_id"] == second_run["run_id"]
   assert third["verdict"] == second_run["verdict"]
+  assert _runs(small_config) == runs_before  # no new run in ML Metadata
+  # RERUN_FROM=Report runs the DAG: everything else comes from the cache.
+  fourth = local_runner.run(dataclasses.replace(small_config,
+                                                rerun_from="Report"))
+  assert "unchanged" not in fourth and fourth["run_id"] != third["run_id"]
+  assert fourth["recomputed_components"] == []
+  assert set(fourth["cached_components"]) == set(NODES)
+  assert fourth["verdict"] == second_run["verdict"]
   on_disk = json.load(open(os.path.join(small_config.output_dir,
                                         "summary.json")))
   assert on_disk["recomputed_components"] == []
   assert on_disk["settings"]["seed"] == 42
   assert on_disk["settings"]["trainer"]["model"] == "dense_512"
+
+
+def _runs(config):
+  store = run_record.sqlite_store(config.metadata_path)
+  return len(store.get_contexts_by_type("pipeline_run"))
+
+
+def test_unchanged_run_key_sees_settings_code_data_and_service(
+    fake_data_dir, tmp_path, monkeypatch):
+  config = config_lib.PipelineConfig(dataset="mnist", data_dir=fake_data_dir,
+                                     output_dir=str(tmp_path / "out"))
+  key = local_runner.unchanged_run_key(config)
+  assert key == local_runner.unchanged_run_key(config)
+  assert local_runner.unchanged_run_key(dataclasses.replace(
+      config, seed=7)) != key
+  data_file = os.path.join(fake_data_dir, os.listdir(fake_data_dir)[0])
+  os.utime(data_file, ns=(0, 0))  # a data file replaced in place
+  touched = local_runner.unchanged_run_key(config)
+  assert touched != key
+  serving = os.path.join(config.serving_model_dir, "1700000000")
+  os.makedirs(serving)
+  open(os.path.join(serving, "saved_model.pb"), "w").close()  # a push
+  pushed = local_runner.unchanged_run_key(config)
+  assert pushed != touched
+  from components import fingerprint  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(fingerprint, "code_fingerprint", lambda *m: "edited")
+  assert local_runner.unchanged_run_key(config) != pushed
+  for never in (dict(enable_cache=False), dict(rerun_from="Trainer"),
+                dict(data_dir="s3://bucket/mnist")):
+    assert local_runner.unchanged_run_key(dataclasses.replace(
+        config, **never)) is None
 
 
 def test_rerun_from_a_named_component(small_config, second_run):
