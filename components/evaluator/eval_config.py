@@ -97,7 +97,9 @@ def make_eval_config(min_accuracy: float,
               ]),
           tfma.MetricConfig(class_name="SparseCategoricalCrossentropy"),
           tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-      ])])
+      ])],
+      # Not the model's compiled "accuracy"/"loss" too: the same two again.
+      options=tfma.Options(include_default_metrics={"value": False}))
   if best_ever_accuracy is not None:
     config = with_best_ever_guard(config, best_ever_accuracy,
                                   max_accuracy_drop)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 import tensorflow_model_analysis as tfma
 from tfx import types
 from tfx.components.evaluator import executor as tfx_evaluator_executor
@@ -68,7 +69,10 @@ class Executor(tfx_evaluator_executor.Executor):
                  else None)
     if best_ever and exec_properties.get(EVAL_CONFIG_KEY):
       exec_properties = _with_guard(exec_properties, best_ever[0])
-    super().Do(input_dict, output_dict, exec_properties)
+    # TF prints each batch of examples into a TypeError it swallows (TFMA
+    # calls the keyword-only signature positionally): keep that print short.
+    with np.printoptions(threshold=10):
+      super().Do(input_dict, output_dict, exec_properties)
     blessing = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.BLESSING_KEY])
     evaluation = artifact_utils.get_single_instance(

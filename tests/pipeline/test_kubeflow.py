@@ -362,8 +362,9 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
     # Eval metrics: accuracies equal, losses to float rounding.
     for part, values in kubeflow_summary["evaluation"].items():
       assert local["evaluation"][part] == pytest.approx(values, rel=1e-5)
-    assert (local["evaluation"]["candidate"]["accuracy"] ==
-            kubeflow_summary["evaluation"]["candidate"]["accuracy"])
+    assert (local["evaluation"]["candidate"]["sparse_categorical_accuracy"] ==
+            kubeflow_summary["evaluation"]["candidate"][
+                "sparse_categorical_accuracy"])
     assert (report_lib.outcome(local) == report_lib.outcome(kubeflow_summary)
             == "pushed")
     assert local["components"]["Trainer"]["state"] == "COMPLETE"
