@@ -197,9 +197,11 @@ def run_plain_script(data_dir: str, out: str, epochs: int,
 def run_local(env: Dict[str, str]) -> Dict[str, Any]:
   """One `python -m pipeline.local_runner`: wall seconds, peak RSS, summary."""
   result = _run([sys.executable, "-m", "pipeline.local_runner"], env=env)
-  result.pop("output")
+  output = result.pop("output")
   with open(os.path.join(env["OUTPUT_DIR"], "summary.json")) as f:
     result["summary"] = json.load(f)
+  # Nothing changed since the last finished run: TFX was not started.
+  result["summary"]["unchanged"] = "unchanged since run" in output
   return result
 
 
