@@ -22,9 +22,12 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from components import keras2
 from components.baseline import executor as baseline_executor
 from components.evaluator import blessing as blessing_lib
 from components.evaluator import eval_config as eval_config_lib
+
+keras2.skip_keras_internals()  # TFMA's Keras metrics
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY

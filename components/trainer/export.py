@@ -19,7 +19,10 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras as keras
 
+from components import keras2
 from components.ingestion import examples_io
+
+keras2.skip_keras_internals()
 
 IMAGES_SIGNATURE = "serving_images"
 PIXELS_SIGNATURE = "serving_pixels"
