@@ -5,6 +5,7 @@ that names the file and the problem.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
@@ -30,33 +31,22 @@ class DataError(ValueError):
     self.problem = problem
 
 
-def read_bytes(path: str) -> bytes:
-  """Returns the uncompressed bytes of `path` (gzip if it ends with .gz)."""
+@contextlib.contextmanager
+def _file_errors(path: str) -> Iterator[None]:
+  """Turns a failure to open or read `path` into a one-line DataError."""
   try:
-    with tf.io.gfile.GFile(path, "rb") as f:
-      raw = f.read()
+    yield
   except tf.errors.NotFoundError:
     raise DataError(path, "file not found") from None
   except (tf.errors.PermissionDeniedError, PermissionError):
     raise DataError(path, "permission denied") from None
   except (tf.errors.OpError, OSError) as e:
     raise DataError(path, f"cannot read file ({_first_line(e)})") from None
-  if not raw:
-    raise DataError(path, "file is empty")
-  if not path.endswith(".gz"):
-    return raw
-  if raw[:2] != b"\x1f\x8b":
-    raise DataError(path, "not a gzip file (the name ends in .gz)")
-  try:
-    data = gzip.decompress(raw)
-  except EOFError:
-    raise DataError(path, "truncated gzip file (ends before the end of the "
-                    "compressed stream)") from None
-  except (OSError, zlib.error) as e:
-    raise DataError(path, f"corrupt gzip file ({_first_line(e)})") from None
-  if not data:
-    raise DataError(path, "file is empty after decompression")
-  return data
+
+
+def read_bytes(path: str) -> bytes:
+  """Returns the uncompressed bytes of `path` (gzip if it ends with .gz)."""
+  return b"".join(stream_bytes(path))
 
 
 # Bytes read from a file at a time when streaming (uncompressed).
@@ -71,15 +61,9 @@ def stream_bytes(path: str, chunk_bytes: Optional[int] = None
   Raises the same one-line `DataError`s as `read_bytes`.
   """
   chunk_bytes = chunk_bytes or STREAM_CHUNK_BYTES
-  try:
+  with _file_errors(path):
     handle = tf.io.gfile.GFile(path, "rb")
     first = handle.read(2)
-  except tf.errors.NotFoundError:
-    raise DataError(path, "file not found") from None
-  except (tf.errors.PermissionDeniedError, PermissionError):
-    raise DataError(path, "permission denied") from None
-  except (tf.errors.OpError, OSError) as e:
-    raise DataError(path, f"cannot read file ({_first_line(e)})") from None
   with handle:
     if not first:
       raise DataError(path, "file is empty")
