@@ -66,8 +66,12 @@ def make_eval_config(min_accuracy: float,
                      DEFAULT_MAX_CLASS_ACCURACY_DROP,
                      best_ever_accuracy: Optional[float] = None
                      ) -> tfma.EvalConfig:
-  """Accuracy, loss, example count, per-class accuracy and confusion matrix,
-  with the blessing thresholds above.
+  """Accuracy, loss, example count and per-class accuracy, with the blessing
+  thresholds above.
+
+  No confusion-matrix plot here: nothing reads it on `eval` (the report's
+  comes from `TestSplitScorer`, on the official test split), and TFMA's
+  per-example plot update cost 1.4 of the Evaluator's 8 s.
 
   `min_class_accuracy` defaults to `min_accuracy` − 0.3; None for
   `max_class_accuracy_drop` turns the per-class change threshold off.
@@ -96,7 +100,6 @@ def make_eval_config(min_accuracy: float,
                                            max_class_accuracy_drop)),
               ]),
           tfma.MetricConfig(class_name="SparseCategoricalCrossentropy"),
-          tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
       ])],
       # Not the model's compiled "accuracy"/"loss" too: the same two again.
       options=tfma.Options(include_default_metrics={"value": False}))
