@@ -84,23 +84,17 @@ def second_run(small_config, first_run):
   return local_runner.run(small_config)
 
 
-def test_second_run_reuses_the_cache_and_pushes_nothing_new(
-    small_config, first_run, second_run):
-  versions_before = [int(os.path.basename(first_run["pushed_to"]))]
-  states = {n: c["state"] for n, c in second_run["components"].items()}
-  assert second_run["run_id"] != first_run["run_id"]
-  # Only the comparison with the model in service, which the first run
-  # changed by pushing, is redone.
-  assert set(second_run["recomputed_components"]) == {
-      "LatestPushedModel", "Evaluator", "TestSplitScorer", "Pusher"}, states
-  # The first run's model is now the baseline: the same model, re-blessed,
-  # is already in service, so no second version appears.
-  assert second_run["baseline_model"] == first_run["candidate_model"]
-  assert second_run["baseline_version"] == first_run["pushed_to"]
-  assert second_run["pushed_to"] == first_run["pushed_to"]
-  assert not second_run["new_version"]
-  assert versions.existing_versions(
-      small_config.serving_model_dir) == versions_before
+def test_rerun_after_its_own_push_is_unchanged(small_config, first_run,
+                                               second_run):
+  # Its candidate is now the model in service: run again, the DAG would
+  # compare it with itself and find it already there, so TFX is not started
+  # (a model in service pushed by another run is compared again: see
+  # test_a_new_model_in_service_is_compared_again_and_nothing_else).
+  assert second_run["unchanged"]
+  assert second_run["run_id"] == first_run["run_id"]
+  assert _runs(small_config) == 1  # no new run in ML Metadata
+  assert versions.existing_versions(small_config.serving_model_dir) == [
+      int(os.path.basename(first_run["pushed_to"]))]
 
 
 def test_unchanged_rerun_does_not_start_tfx(small_config, second_run):
@@ -110,13 +104,25 @@ def test_unchanged_rerun_does_not_start_tfx(small_config, second_run):
   assert third["run_id"] == second_run["run_id"]
   assert third["verdict"] == second_run["verdict"]
   assert _runs(small_config) == runs_before  # no new run in ML Metadata
-  # RERUN_FROM=Report runs the DAG: everything else comes from the cache.
+  # RERUN_FROM=Report runs the DAG. Data, statistics and training come from
+  # the cache; the comparison with the model in service is redone, because
+  # the cached one compared with none: the first run's model is now the
+  # baseline, re-blessed against itself, already in service, no new version.
   fourth = local_runner.run(dataclasses.replace(small_config,
                                                 rerun_from="Report"))
   assert "unchanged" not in fourth and fourth["run_id"] != third["run_id"]
-  assert fourth["recomputed_components"] == []
-  assert set(fourth["cached_components"]) == set(NODES)
-  assert fourth["verdict"] == second_run["verdict"]
+  assert set(fourth["recomputed_components"]) == {
+      "LatestPushedModel", "Evaluator", "TestSplitScorer", "Pusher"}
+  assert fourth["baseline_model"] == second_run["candidate_model"]
+  assert fourth["blessed"] and not fourth["new_version"]
+  assert fourth["pushed_to"] == second_run["pushed_to"]
+  assert len(versions.existing_versions(small_config.serving_model_dir)) == 1
+  # Once more: now everything comes from the cache.
+  fifth = local_runner.run(dataclasses.replace(small_config,
+                                               rerun_from="Report"))
+  assert fifth["recomputed_components"] == []
+  assert set(fifth["cached_components"]) == set(NODES)
+  assert fifth["verdict"] == fourth["verdict"]
   on_disk = json.load(open(os.path.join(small_config.output_dir,
                                         "summary.json")))
   assert on_disk["recomputed_components"] == []
@@ -153,6 +159,29 @@ def test_unchanged_run_key_sees_settings_code_data_and_service(
                 dict(data_dir="s3://bucket/mnist")):
     assert local_runner.unchanged_run_key(dataclasses.replace(
         config, **never)) is None
+
+
+def test_only_a_candidate_in_service_counts_as_seen_in_service(
+    fake_data_dir, tmp_path):
+  config = config_lib.PipelineConfig(dataset="mnist", data_dir=fake_data_dir,
+                                     output_dir=str(tmp_path / "out"))
+  state = local_runner.run_state(config)
+  assert state["in_service"] == versions.NO_VERSION
+  def push(version):
+    path = os.path.join(config.serving_model_dir, version)
+    os.makedirs(path)
+    open(os.path.join(path, "saved_model.pb"), "w").close()
+    return path
+  mine = push("1700000000")
+  pushed = {"pushed_to": mine}
+  assert local_runner.state_after(config, state, pushed)["in_service"] == (
+      "1700000000")
+  # Refused: the run saw what is in service before it.
+  assert local_runner.state_after(config, state, {"pushed_to": None}) == state
+  # Another run pushed after this one: a rerun must compare with that.
+  push("1700000100")
+  assert local_runner.state_after(config, state, pushed) == state
+  assert local_runner.state_after(config, None, pushed) is None
 
 
 def test_rerun_from_a_named_component(small_config, second_run):
@@ -239,6 +268,21 @@ def test_better_candidate_is_blessed_and_pushed_as_a_new_version(
   for picture in ("training_curves.png", "confusion_matrix.png",
                   "sample_predictions.png"):
     assert os.path.getsize(os.path.join(report_dir, picture)) > 1000
+
+
+def test_a_new_model_in_service_is_compared_again_and_nothing_else(
+    small_config, worse_run, better_run):
+  # The worse settings again, now that another run has pushed a new model:
+  # only the comparison with the model in service is redone.
+  del worse_run
+  again = local_runner.run(dataclasses.replace(
+      small_config, trainer=hparams.TrainerConfig(
+          model="dense_100_sigmoid", epochs=1, batch_size=128)))
+  assert set(again["recomputed_components"]) == {
+      "LatestPushedModel", "Evaluator", "TestSplitScorer", "Pusher"}
+  assert again["baseline_version"] == better_run["pushed_to"]
+  assert not again["blessed"] and not again["pushed"]
+  assert len(versions.existing_versions(small_config.serving_model_dir)) == 2
 
 
 def test_local_dag_runner_runs_the_same_pipeline(mnist_dir, tmp_path):
