@@ -25,7 +25,11 @@ times on shared machines drift), except the unchanged rerun (<= 5 s):
    process of its own, timed inside it (imports excluded) and its peak RSS
    taken from the kernel. Targets: time per example at 8x <= 1.25x that at
    1x, peak RSS at 8x <= 2x that at 1x, per stage.
-4. GPU: not measured without one.
+4. CNN epochs: the `cnn` preset's epoch seconds inside the DAG's Trainer
+   (3 epochs; the median after the first, which traces) against the same
+   CNN in `PLAIN_CNN_SCRIPT` (plain Keras on numpy arrays), the same device
+   one after the other. Target on a GPU: <= 1.1x. On a CPU, 6,000 images
+   and no target (not in --quick).
 5. Trainer input vs plain Keras (`fit` on the pipeline's tf.data input
    against `fit` on numpy arrays, alternating, median of pairs): >= 0.9x.
 
@@ -73,6 +77,7 @@ TARGETS = {
        for stage in STAGES},
     **{f"{stage}_peak_rss_8x_vs_1x": ("<=", 2.0) for stage in STAGES},
     "trainer_input_vs_numpy": (">=", 0.9),
+    "gpu_cnn_epoch_vs_script": ("<=", 1.1),
 }
 TRAINER_BENCH = {"dense_512": {"examples": 42000, "epochs": 1, "rounds": 3}}
 # --quick: the DAG and the script on this many training images (1 epoch),
@@ -420,6 +425,108 @@ def bench_scaling(data_dir: str, out: str, model_uri: str,
   return results
 
 
+# --- 4. CNN epochs: the pipeline's Trainer against a plain Keras script. ---
+
+# The CNN preset written out in plain Keras, trained the way a course script
+# would (numpy arrays, the same 7:3 split, optimizer, batch size and
+# callbacks); prints its epoch seconds and parameter count as JSON.
+PLAIN_CNN_SCRIPT = r"""
+import gzip, json, os, sys, time
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+data_dir, epochs, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def idx(name, offset):
+  with gzip.open(os.path.join(data_dir, name + ".gz")) as f:
+    return np.frombuffer(f.read(), np.uint8, offset=offset)
+x = idx("train-images-idx3-ubyte", 16).reshape(-1, 784).astype("float32") / 255.0
+y = idx("train-labels-idx1-ubyte", 8).astype("int64")
+if limit:
+  x, y = x[:limit], y[:limit]
+order = np.random.default_rng(42).permutation(len(x))
+cut = int(0.7 * len(x))
+train, val = order[:cut], order[cut:]
+keras.utils.set_random_seed(42)
+L = keras.layers
+def conv(filters):
+  return [L.Conv2D(filters, 3, padding="same", use_bias=False),
+          L.BatchNormalization(), L.Activation("relu")]
+model = keras.Sequential(
+    [L.Input((784,)), L.Reshape((28, 28, 1))] + conv(32) + conv(32) +
+    [L.MaxPooling2D(), L.Dropout(0.25)] + conv(64) + conv(64) +
+    [L.MaxPooling2D(), L.Dropout(0.25), L.Flatten(),
+     L.Dense(256, activation="relu"), L.Dropout(0.5),
+     L.Dense(10, activation="softmax")])
+model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+              ["accuracy"])
+class Timer(keras.callbacks.Callback):
+  seconds = []
+  def on_epoch_begin(self, epoch, logs=None):
+    self.start = time.perf_counter()
+  def on_epoch_end(self, epoch, logs=None):
+    self.seconds.append(round(time.perf_counter() - self.start, 3))
+model.fit(x[train], y[train], batch_size=128, epochs=epochs,
+          validation_data=(x[val], y[val]), verbose=2, callbacks=[
+              keras.callbacks.ReduceLROnPlateau(patience=2, factor=0.5,
+                                                min_lr=1e-5),
+              keras.callbacks.EarlyStopping(patience=3,
+                                            restore_best_weights=True),
+              Timer()])
+print("CNN_SCRIPT " + json.dumps({
+    "epoch_seconds": Timer.seconds, "params": model.count_params(),
+    "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}))
+"""
+CNN_EPOCHS = 3  # the first traces the model; the median of the others counts
+CNN_CPU_MAX_EXAMPLES = 6000  # on a CPU (no target there): a short check
+
+
+def run_plain_cnn_script(data_dir: str, epochs: int,
+                         max_examples: int) -> Dict[str, Any]:
+  result = _run([sys.executable, "-c", PLAIN_CNN_SCRIPT, data_dir,
+                 str(epochs), str(max_examples)],
+                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  line = [l for l in result.pop("output").splitlines()
+          if l.startswith("CNN_SCRIPT ")][-1]
+  return dict(result, **json.loads(line[len("CNN_SCRIPT "):]))
+
+
+def steady_epoch_seconds(epoch_seconds: List[float]) -> float:
+  """The median epoch after the first (which pays for tracing)."""
+  return float(np.median(epoch_seconds[1:] or epoch_seconds))
+
+
+def bench_cnn(data_dir: str, out: str, gpu: bool) -> Dict[str, Any]:
+  """Goal 4: epoch seconds of the `cnn` preset inside `make run-local`'s
+  DAG (its Trainer: tf.data input, the strategy, checkpoints, TensorBoard)
+  against `PLAIN_CNN_SCRIPT`, one after the other on the same device. On a
+  CPU, 6,000 images and no target: the goal is about GPUs."""
+  max_examples = 0 if gpu else CNN_CPU_MAX_EXAMPLES
+  env = dict(_dag_env(data_dir, os.path.join(out, "cnn"), CNN_EPOCHS,
+                      max_examples), MODEL="cnn")
+  summary = run_local(env)["summary"]
+  with open(os.path.join(summary["run_dir"], "history.json")) as f:
+    pipeline_epochs = json.load(f)["epoch_seconds"]
+  with open(os.path.join(summary["run_dir"], "devices.json")) as f:
+    device = json.load(f)["used"]
+  with open(os.path.join(summary["run_dir"], "model_summary.txt")) as f:
+    params = int([l for l in f if l.startswith("Total params:")][0]
+                 .split()[2])
+  script = run_plain_cnn_script(data_dir, CNN_EPOCHS, max_examples)
+  if script["params"] != params:
+    raise RuntimeError(
+        f"PLAIN_CNN_SCRIPT's model has {script['params']:,} parameters, the "
+        f"cnn preset {params:,}: write the preset's changes into the script")
+  pipeline_s = steady_epoch_seconds(pipeline_epochs)
+  script_s = steady_epoch_seconds(script["epoch_seconds"])
+  return {"device": device, "script_device": script["device"],
+          "examples": max_examples or "all", "epochs": CNN_EPOCHS,
+          "pipeline_epoch_seconds": pipeline_epochs,
+          "script_epoch_seconds": script["epoch_seconds"],
+          "pipeline_params": params, "script_params": script["params"],
+          "ratio": round(pipeline_s / script_s, 3)}
+
+
 # --- Verdicts, table, pictures. ---------------------------------------------
 
 def verdicts(results: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
@@ -435,6 +542,9 @@ def verdicts(results: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
   for stage in STAGES:
     for key in ("time_per_example_8x_vs_1x", "peak_rss_8x_vs_1x"):
       measured[f"{stage}_{key}"] = results["scaling"][stage][key]
+  cnn = results.get("cnn") or {}
+  if cnn.get("device") == "GPU" and cnn.get("script_device") == "GPU":
+    measured["gpu_cnn_epoch_vs_script"] = cnn["ratio"]
   if results.get("trainer"):
     measured["trainer_input_vs_numpy"] = min(
         r["ratio"] for r in results["trainer"].values())
@@ -522,8 +632,19 @@ def table(results: Dict[str, Any]) -> str:
   if not results.get("trainer"):
     rows.append(("trainer input: tf.data vs numpy", "skipped (--quick)",
                  ">= 0.9x", "not measured"))
-  rows.append(("GPU", "not measured: no GPU" if not results["gpu"] else
-               results["gpu"], "", "not measured"))
+  cnn = results.get("cnn")
+  if cnn:
+    rows.append((
+        f"CNN epoch on {cnn['device']}: pipeline vs plain script",
+        f"{steady_epoch_seconds(cnn['pipeline_epoch_seconds']):.2f} vs "
+        f"{steady_epoch_seconds(cnn['script_epoch_seconds']):.2f} s "
+        f"({cnn['examples']} images) = {cnn['ratio']:.2f}x",
+        "<= 1.1x on GPU",
+        verdict("gpu_cnn_epoch_vs_script") if cnn["device"] == "GPU" else
+        "no target on CPU"))
+  if not cnn or cnn["device"] != "GPU":
+    rows.append(("CNN epoch on GPU: pipeline vs plain script",
+                 "not measured: no GPU", "<= 1.1x", "not measured"))
   widths = [max(len(r[i]) for r in rows + [("figure", "value", "target",
                                             "verdict")]) for i in range(4)]
   line = lambda r: "| " + " | ".join(  # noqa: E731
@@ -583,10 +704,15 @@ def plot_dag(results: Dict[str, Any], path: str) -> None:
   plt.close(fig)
 
 
-def _gpu() -> Optional[str]:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  gpus = tf.config.list_physical_devices("GPU")
-  return f"{len(gpus)} GPU(s): not benchmarked" if gpus else None
+def _gpus() -> List[str]:
+  """The GPUs TensorFlow sees, in a process of its own (this one stays off
+  the GPU the measured processes use)."""
+  result = _run([sys.executable, "-c", "import json, tensorflow as tf; "
+                 "print('GPUS', json.dumps([d.name for d in "
+                 "tf.config.list_physical_devices('GPU')]))"],
+                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  line = [l for l in result["output"].splitlines() if l.startswith("GPUS ")]
+  return json.loads(line[-1][len("GPUS "):])
 
 
 def profile_stage(stage: str, data_dir: str, out: str,
@@ -671,7 +797,12 @@ def main(argv: Optional[List[str]] = None) -> int:
       examples = os.path.join(tmp, "examples")
       run_stage("ingestion", data_dir, examples)
       results["trainer"] = bench_trainer(examples, list(TRAINER_BENCH))
-  results["gpu"] = _gpu()
+  results["gpus"] = _gpus()
+  if results["gpus"] or not args.quick:
+    print("[bench] CNN epochs: the pipeline's Trainer vs a plain script ...",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-cnn-") as tmp:
+      results["cnn"] = bench_cnn(data_dir, tmp, gpu=bool(results["gpus"]))
   results["bench_seconds"] = round(time.perf_counter() - started, 1)
   results["targets"] = verdicts(results)
   with open(os.path.join(out_dir, "bench.json"), "w") as f:

@@ -98,7 +98,8 @@ class EpochLine(keras.callbacks.Callback):
 
 
 class EpochTimer(keras.callbacks.Callback):
-  """Wall seconds of each epoch (training + validation), for history.json."""
+  """Wall seconds of each epoch (training, validation and, listed last, the
+  other callbacks' epoch-end work), for history.json."""
 
   def __init__(self):
     super().__init__()
@@ -146,9 +147,7 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
   print(summary, flush=True)
 
   tf.io.gfile.makedirs(run_dir)
-  timer = EpochTimer()
   callbacks = [
-      timer,
       keras.callbacks.TensorBoard(log_dir=run_dir),
       keras.callbacks.ModelCheckpoint(
           os.path.join(run_dir, "checkpoints", "best"), monitor="val_accuracy",
@@ -164,9 +163,10 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
     callbacks.append(keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.early_stopping_patience,
         restore_best_weights=True))
-  best = BestEpoch()  # last: it restores the best weights after the others
+  best = BestEpoch()  # it restores the best weights after the others
+  timer = EpochTimer()  # after every other epoch-end step (checkpoint, logs)
   history = model.fit(train_ds, validation_data=eval_ds, epochs=config.epochs,
-                      callbacks=callbacks + [best] + (
+                      callbacks=callbacks + [best, timer] + (
                           [EpochLine(config.epochs)] if _quiet() else []),
                       verbose=0 if _quiet() else 1)
   history_dict = {k: [float(v) for v in vs] for k, vs in
