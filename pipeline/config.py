@@ -1,7 +1,9 @@
 """All pipeline settings in one typed place, read from the environment.
 
-Every `make run-local VAR=...` variable is a field here; `PipelineConfig.
-from_env()` is the only code that reads them.
+Every `make run-local VAR=...` setting is a field here (the Trainer's in
+`hparams.TrainerConfig`); `PipelineConfig.from_env()` is the only code that
+reads them. Only the console switches KERAS_PROGRESS and VERBOSE are read
+where they print.
 """
 from __future__ import annotations
 

@@ -320,7 +320,11 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
     first = _emulate(spec, str(tmp_path / "run1"), mode, installed_copy, cache)
   except kfp_emulator.TaskFailed as e:
     pytest.fail(str(e))
-  assert first.executed == kfp_emulator.task_order(spec)
+  assert sorted(first.executed) == sorted(EXPECTED_UPSTREAM)
+  assert first.cached == []
+  for task, upstream in EXPECTED_UPSTREAM.items():  # after what it needs
+    assert all(first.executed.index(u) < first.executed.index(task)
+               for u in upstream), task
   if mode == "oss":  # every form of the open-source hand-over was met
     assert set(first.forms) == set(kfp_emulator.OSS_FORMS)
   out = first.outputs
@@ -339,10 +343,12 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
 
   # The report, as the KFP UI shows it: metrics, confusion matrix, HTML.
   metrics = out["TestSplitScorer"]["metrics"]["metadata"]
-  assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["examples"] == 20
+  assert metrics["examples"] == 20
   matrix = out["TestSplitScorer"]["confusion_matrix"]["metadata"][
       "confusionMatrix"]
   assert sum(sum(r["row"]) for r in matrix["rows"]) == 20
+  correct = sum(r["row"][i] for i, r in enumerate(matrix["rows"]))
+  assert metrics["accuracy"] == pytest.approx(correct / 20)
   with open(out["Report"]["report_html"]["uri"]) as f:
     assert f.read().count('src="data:image/png;base64,') == 3  # curves,
     # confusion matrix, sample predictions
@@ -528,3 +534,12 @@ def test_tuner_runs_under_the_oss_driver_and_its_result_can_be_frozen(
   result = _emulate(frozen, str(tmp_path / "run2"), "oss", installed_copy)
   with open(result.logs["Trainer"]) as f:
     assert "training the Tuner's best hyperparameters" in f.read()
+  # Both Trainers trained exactly the search's best values.
+  with open(os.path.join(best, "best_hyperparameters.txt")) as f:
+    best_values = json.load(f)
+  best_values = best_values.get("values", best_values)
+  assert best_values and "family" in best_values
+  for run in (tuned, result):
+    with open(os.path.join(run.outputs["Trainer"]["model_run"]["uri"],
+                           "trainer_config.json")) as f:
+      assert json.load(f)["hyperparameters"] == best_values

@@ -48,8 +48,9 @@ def test_every_component_runs_and_the_model_is_pushed(small_config, first_run,
   assert summary["baseline_model"] is None
   assert summary["blessed"] and summary["pushed"]
   # The devices training used, in the summary and the report.
-  assert summary["training_devices"]["used"] == "CPU"
-  assert "Trained on: CPU (" in open(summary["report"]).read()
+  used = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+  assert summary["training_devices"]["used"] == used
+  assert f"Trained on: {used} (" in open(summary["report"]).read()
   assert summary["evaluation"]["candidate"]["sparse_categorical_accuracy"] > 0.5
   assert 0.5 < summary["test_accuracy"]["candidate"] <= 1.0
   pushed = summary["pushed_to"]
@@ -69,13 +70,32 @@ def test_every_component_runs_and_the_model_is_pushed(small_config, first_run,
   assert seen["fetched"] == []
 
 
-def test_pushed_model_loads_and_answers_on_both_signatures(first_run):
+def test_pushed_model_answers_alike_on_every_signature(first_run,
+                                                      mnist_dir):
+  """Real test images as a client sends them: 0-255 pixels, pixels / 255,
+  serialized tf.Examples; the same probabilities, and right as often as the
+  run's own test-split figure says."""
+  from components.ingestion import idx  # pylint: disable=g-import-not-at-top
+  images_path = os.path.join(mnist_dir, "t10k-images-idx3-ubyte.gz")
+  labels_path = os.path.join(mnist_dir, "t10k-labels-idx1-ubyte.gz")
+  pixels = idx.parse_images(idx.read_bytes(images_path), images_path)[:300]
+  labels = idx.parse_labels(idx.read_bytes(labels_path), labels_path)[:300]
   loaded = tf.saved_model.load(first_run["pushed_to"])
-  images = np.zeros((2, 28, 28), np.float32)
-  probs = loaded.signatures[export.IMAGES_SIGNATURE](
-      images=tf.constant(images))[export.OUTPUT_KEY]
-  assert probs.shape == (2, 10)
-  assert "serving_default" in loaded.signatures
+  by_pixels = loaded.signatures[export.PIXELS_SIGNATURE](
+      pixels=tf.constant(pixels))[export.OUTPUT_KEY].numpy()
+  scaled = (pixels.reshape(-1, 784) / 255.0).astype(np.float32)
+  by_images = loaded.signatures[export.IMAGES_SIGNATURE](
+      images=tf.constant(scaled))[export.OUTPUT_KEY].numpy()
+  examples = [tf.train.Example(features=tf.train.Features(feature={
+      "image": tf.train.Feature(float_list=tf.train.FloatList(value=row))}))
+              .SerializeToString() for row in scaled]
+  by_examples = loaded.signatures["serving_default"](
+      examples=tf.constant(examples))[export.OUTPUT_KEY].numpy()
+  np.testing.assert_allclose(by_pixels, by_images, atol=1e-5)
+  np.testing.assert_allclose(by_examples, by_images, atol=1e-5)
+  accuracy = np.mean(by_images.argmax(axis=1) == labels)
+  assert accuracy > 0.8
+  assert abs(accuracy - first_run["test_accuracy"]["candidate"]) < 0.06
 
 
 @pytest.fixture(scope="module")
@@ -97,19 +117,37 @@ def test_rerun_after_its_own_push_is_unchanged(small_config, first_run,
       int(os.path.basename(first_run["pushed_to"]))]
 
 
-def test_unchanged_rerun_does_not_start_tfx(small_config, second_run):
+@pytest.fixture(scope="module")
+def third_run(small_config, second_run):
+  """A plain rerun after the push, and the ML Metadata runs before and
+  after it."""
+  del second_run
   runs_before = _runs(small_config)
   third = local_runner.run(small_config)
+  return third, runs_before, _runs(small_config)
+
+
+@pytest.fixture(scope="module")
+def rerun_from_report(small_config, third_run):
+  """`RERUN_FROM=Report` after the push: the comparison with the model now
+  in service is redone (and cached from then on)."""
+  del third_run
+  return local_runner.run(dataclasses.replace(small_config,
+                                              rerun_from="Report"))
+
+
+def test_unchanged_rerun_does_not_start_tfx(small_config, second_run,
+                                            third_run, rerun_from_report):
+  third, runs_before, runs_after = third_run
   assert third["unchanged"]  # the last run's report stands
   assert third["run_id"] == second_run["run_id"]
   assert third["verdict"] == second_run["verdict"]
-  assert _runs(small_config) == runs_before  # no new run in ML Metadata
+  assert runs_after == runs_before  # no new run in ML Metadata
   # RERUN_FROM=Report runs the DAG. Data, statistics and training come from
   # the cache; the comparison with the model in service is redone, because
   # the cached one compared with none: the first run's model is now the
   # baseline, re-blessed against itself, already in service, no new version.
-  fourth = local_runner.run(dataclasses.replace(small_config,
-                                                rerun_from="Report"))
+  fourth = rerun_from_report
   assert "unchanged" not in fourth and fourth["run_id"] != third["run_id"]
   assert set(fourth["recomputed_components"]) == {
       "LatestPushedModel", "Evaluator", "TestSplitScorer", "Pusher"}
@@ -184,8 +222,8 @@ def test_only_a_candidate_in_service_counts_as_seen_in_service(
   assert local_runner.state_after(config, None, pushed) is None
 
 
-def test_rerun_from_a_named_component(small_config, second_run):
-  del second_run
+def test_rerun_from_a_named_component(small_config, rerun_from_report):
+  del rerun_from_report  # the comparison with the model in service is cached
   rerun = local_runner.run(dataclasses.replace(small_config,
                                                rerun_from="Evaluator"))
   assert set(rerun["recomputed_components"]) == {"Evaluator",
@@ -219,9 +257,10 @@ def test_bad_data_fails_in_one_line_and_pushes_nothing(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def worse_run(small_config, second_run):
-  """One epoch of the sigmoid net with plain SGD: far below the baseline."""
-  del second_run
+def worse_run(small_config, rerun_from_report):
+  """One epoch of the sigmoid net with plain SGD: far below the baseline
+  (the comparison with it is cached: only the Trainer's change shows)."""
+  del rerun_from_report
   return local_runner.run(dataclasses.replace(
       small_config, trainer=hparams.TrainerConfig(
           model="dense_100_sigmoid", epochs=1, batch_size=128)))

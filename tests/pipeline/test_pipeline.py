@@ -63,11 +63,19 @@ def _caching(ir):
 
 def test_the_baseline_lookup_is_cached_only_while_the_model_in_service_is(
     tmp_path):
+  """The compiled node is cached, and the version in service is one of its
+  parameters (part of its cache key): a push makes the next run look again."""
   config = config_lib.PipelineConfig(output_dir=str(tmp_path))
+  keys = []
   for state in ("none", "1795647719"):
-    dag = pipeline_lib.create_pipeline_from_config(config, serving_state=state)
-    baseline = next(c for c in dag.components if c.id == "LatestPushedModel")
-    assert baseline.exec_properties["serving_state"] == state  # a cache key
+    ir = pipeline_lib.compile_for_local(pipeline_lib.create_pipeline_from_config(
+        config, serving_state=state))
+    assert _caching(ir)["LatestPushedModel"] is True
+    node = next(n.pipeline_node for n in ir.nodes
+                if n.pipeline_node.node_info.id == "LatestPushedModel")
+    keys.append(node.parameters.parameters["serving_state"]
+                .field_value.string_value)
+  assert keys == ["none", "1795647719"]
 
 
 def test_rerun_from_recomputes_that_component_and_everything_after(tmp_path):
@@ -114,3 +122,15 @@ def test_config_errors_are_one_line():
     config_lib.PipelineConfig.from_env({"DATASET": "cifar"})
   with pytest.raises(ValueError, match="unknown runner"):
     config_lib.PipelineConfig.from_env({"RUNNER": "airflow"})
+
+
+def test_gate_defaults_are_the_documented_ones():
+  """With no settings: MNIST needs 0.90 accuracy, Fashion-MNIST 0.80; a class
+  may drop 0.05 (MNIST) or 0.2 (Fashion) against the baseline, the overall
+  accuracy 0.002 (README, "Configuration")."""
+  mnist = config_lib.PipelineConfig.from_env({})
+  fashion = config_lib.PipelineConfig.from_env({"DATASET": "fashion_mnist"})
+  assert (mnist.accuracy_threshold, mnist.class_drop_threshold) == (0.9, 0.05)
+  assert (fashion.accuracy_threshold, fashion.class_drop_threshold) == (
+      0.8, 0.2)
+  assert mnist.max_accuracy_drop == fashion.max_accuracy_drop == 0.002

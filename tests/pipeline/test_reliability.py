@@ -213,6 +213,12 @@ def test_unwritable_output_or_serving_dir_fails_fast_and_keeps_service(
   code, errors = _main(_env("/nonexistent", tmp_path / "file" / "out"))
   assert errors == [f"error: PermissionError: OUTPUT_DIR={tmp_path}/file/out "
                     f"is not writable: {tmp_path}/file is not a directory"]
+  code, errors = _main(_env("/nonexistent", tmp_path / "out",
+                            SERVING_DIR=tmp_path / "file"))
+  assert code == 1
+  assert errors == [f"error: PermissionError: SERVING_DIR={tmp_path}/file/"
+                    f"{model_name} is not writable: {tmp_path}/file is not a "
+                    "directory"]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,10 @@
 """Pushing: TF Serving layout, atomic rename, never overwrite."""
 import errno
+import fcntl
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -197,3 +200,29 @@ def test_two_runs_that_claim_the_same_version_both_see_it(tmp_path,
   assert versions.existing_versions(serving) == [10]
   assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == [
       "11-runb"]
+
+
+def test_pushes_into_one_serving_directory_are_serialized(tmp_path):
+  """While one process holds `serving_lock` (a push checking the versions
+  and renaming its copy into place), another process's lock on the same
+  directory cannot be taken; once released, it can."""
+  serving = str(tmp_path / "serving" / "mnist")
+  holder = subprocess.Popen(  # pylint: disable=consider-using-with
+      [sys.executable, "-c",
+       "import sys; from serving import versions\n"
+       "with versions.serving_lock(sys.argv[1]):\n"
+       "  print('held', flush=True); sys.stdin.readline()", serving],
+      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+      cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+          os.path.abspath(__file__)))))
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    with open(os.path.join(serving, versions.LOCK_FILE), "a") as handle:
+      with pytest.raises(BlockingIOError):
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      holder.stdin.write("\n")
+      holder.stdin.flush()
+      assert holder.wait(timeout=60) == 0
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free now
+  finally:
+    holder.kill()

@@ -16,8 +16,8 @@ from components.ingestion import split
 from tests.conftest import write_fake_dataset
 
 
-def _split_real(data_dir, seed=42):
-  raw = sources.load_raw_dataset("mnist", data_dir=data_dir)
+def _split_real(data_dir, seed=42, dataset="mnist"):
+  raw = sources.load_raw_dataset(dataset, data_dir=data_dir)
   return raw, split.split_dataset(
       raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
       seed=seed, train_fraction=0.7)
@@ -26,6 +26,12 @@ def _split_real(data_dir, seed=42):
 @pytest.fixture(scope="module")
 def mnist_splits(mnist_dir):
   return _split_real(mnist_dir)
+
+
+def test_official_fashion_mnist_splits_7_to_3(fashion_dir):
+  _, splits = _split_real(fashion_dir, dataset="fashion_mnist")
+  assert {k: len(v) for k, v in splits.items()} == {
+      "train": 41998, "eval": 18002, "test": 10000}
 
 
 def _hashes(images):

@@ -27,7 +27,12 @@ def test_scores_over_batches_equal_whole_split_figures():
   assert result.accuracy == np.mean(labels == predicted)
   assert result.matrix.sum() == 100
   assert np.trace(result.matrix) == np.sum(labels == predicted)
-  assert result.matrix[labels[0], predicted[0]] >= 1
+  # Rows are true labels, columns predictions: every miss is one class off.
+  assert np.sum(labels != predicted) > 0
+  for label in range(10):
+    misses = np.sum((labels == label) & (predicted != labels))
+    assert result.matrix[label, (label + 1) % 10] == misses
+    assert result.matrix[(label + 1) % 10, label] == 0
 
 
 def test_samples_show_misclassified_images_last():
