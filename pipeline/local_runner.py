@@ -405,6 +405,9 @@ def main(argv: Optional[list] = None) -> int:
     print("interrupted", file=sys.stderr)
     return 130
   except Exception as e:  # pylint: disable=broad-except
+    if isinstance(root_cause(e), KeyboardInterrupt):  # Ctrl-C inside Beam
+      print("interrupted", file=sys.stderr)
+      return 130
     if os.environ.get("VERBOSE"):
       raise
     print(f"error: {one_line(root_cause(e))}", file=sys.stderr)

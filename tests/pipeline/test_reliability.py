@@ -57,11 +57,12 @@ def _wait_for(pattern, process, timeout=240):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM,
+                                         signal.SIGINT])  # SIGINT: Ctrl-C
 def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
                                                       kill_signal):
-  """Killed after its first finished epoch, a run leaves no served version
-  and no usable lock; the next run reuses the cached data components, resumes
+  """Killed (or Ctrl-C: exit 130, "interrupted") after its first finished
+  epoch, a run leaves no served version and no usable lock; the next run reuses the cached data components, resumes
   at the next epoch, and pushes. A second run started meanwhile is refused."""
   env = _env(mnist_dir, tmp_path, EPOCHS=40, BATCH_SIZE=8,
              EARLY_STOPPING_PATIENCE=0, REDUCE_LR_PATIENCE=0)
@@ -80,16 +81,22 @@ def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
                          "checkpoint"), first)
   first.send_signal(kill_signal)
   output = first.communicate(timeout=60)[0]
-  assert first.returncode == (-9 if kill_signal == signal.SIGKILL else 143)
+  assert first.returncode == {signal.SIGKILL: -9, signal.SIGTERM: 143,
+                              signal.SIGINT: 130}[kill_signal]
   if kill_signal == signal.SIGTERM:
     assert "terminated (SIGTERM): the next run reuses" in output
+  if kill_signal == signal.SIGINT:
+    assert output.rstrip().endswith("interrupted"), output[-2000:]
   assert not os.path.exists(config.serving_model_dir) or \
       versions.existing_versions(config.serving_model_dir) == []
 
   second = _runner(env)
   output = second.communicate(timeout=600)[0]
   assert second.returncode == 0, output[-3000:]
-  assert "note: cleared a stale lock of pid" in output
+  # SIGKILL and SIGTERM (os._exit) leave the lock file to clear; Ctrl-C
+  # unwinds and releases it.
+  assert ("note: cleared a stale lock of pid" in output) == (
+      kill_signal != signal.SIGINT)
   assert "resumed from the backup of an interrupted run: epochs " in output
   summary = json.load(open(tmp_path / "summary.json"))
   states = {n: c["state"] for n, c in summary["components"].items()}
