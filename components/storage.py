@@ -15,6 +15,26 @@ from __future__ import annotations
 import os
 from typing import MutableMapping
 
+LOCAL_SCHEME = "file://"
+
+
+def is_remote(path: str) -> bool:
+  """Whether `path` is on an object store (gs://, s3://, ...): no rename,
+  no lock, no fsync. `file://` paths are local."""
+  return "://" in path and not path.startswith(LOCAL_SCHEME)
+
+
+def local_path(path: str) -> str:
+  """`path` without a `file://` prefix (other paths as given)."""
+  return path[len(LOCAL_SCHEME):] if path.startswith(LOCAL_SCHEME) else path
+
+
+def join(path: str, *parts: str) -> str:
+  """`os.path.join` that keeps a URI's slashes (`s3://b/x` + `y`)."""
+  if is_remote(path):
+    return "/".join([path.rstrip("/"), *parts])
+  return os.path.join(path, *parts)
+
 
 def s3_environment(env: MutableMapping[str, str]) -> None:
   """Mirrors the AWS SDK's `AWS_ENDPOINT_URL` into tensorflow-io's settings

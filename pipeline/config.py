@@ -12,7 +12,9 @@ import os
 import shlex
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from components import storage
 from components.ingestion import datasets
+from components.ingestion import split
 from components.trainer import hparams
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,11 +22,13 @@ SCHEMAS_DIR = os.path.join(REPO_ROOT, "schemas")
 
 # Minimum accuracy on `eval` for a model to be blessed, per dataset.
 DEFAULT_MIN_ACCURACY = {"mnist": 0.90, "fashion_mnist": 0.80}
+DEFAULT_MAX_ACCURACY_DROP = 0.002
 # Allowed per-class drop below the model in service (as
 # components.evaluator.eval_config's, which imports TFMA).
 DEFAULT_MAX_CLASS_ACCURACY_DROP = {"mnist": 0.05, "fashion_mnist": 0.2}
+CLASS_ACCURACY_MARGIN = 0.3  # default class floor: MIN_ACCURACY - 0.3
 RUNNERS = ("beam", "local")
-DEFAULT_TRAIN_FRACTION = 0.7
+DEFAULT_TRAIN_FRACTION = split.DEFAULT_TRAIN_FRACTION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +48,14 @@ class PipelineConfig:
   max_examples: Optional[int] = None
   trainer: hparams.TrainerConfig = hparams.TrainerConfig()
   min_accuracy: Optional[float] = None  # None: DEFAULT_MIN_ACCURACY[dataset]
-  max_accuracy_drop: float = 0.002
+  max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
   # Per class (sliced by label): the floor (None: MIN_ACCURACY - 0.3) and the
   # allowed drop below the model in service (None: per dataset, see below).
   min_class_accuracy: Optional[float] = None
   max_class_accuracy_drop: Optional[float] = None
+  # A gate looser than the dataset's defaults pushes into a lineage of its
+  # own (`-loose`) unless this is set (ALLOW_LOOSE_GATE=1).
+  allow_loose_gate: bool = False
   stats_sample_rate: float = 1.0
   enable_cache: bool = True
   rerun_from: Optional[str] = None  # recompute this component and all after
@@ -78,15 +85,37 @@ class PipelineConfig:
   @property
   def lineage_parts(self) -> Tuple[str, ...]:
     """What separates this run's lineage (its baseline and serving model)
-    from the default one: `LINEAGE`, a split definition other than the
-    default 7:3 (`split80` for TRAIN_FRACTION=0.8), and `quick` for
-    MAX_EXAMPLES runs, which so never replace a full run's model."""
+    from the default one, so that a run can only replace a model judged
+    the same way: `LINEAGE`; a split definition other than the original
+    7:3 (`split80` for TRAIN_FRACTION=0.8, see `split.lineage_part`);
+    `quick` for MAX_EXAMPLES runs; `loose` for a gate looser than the
+    dataset's defaults (`loose_gate_settings`) unless ALLOW_LOOSE_GATE=1."""
     parts = [self.lineage] if self.lineage else []
-    if self.train_fraction != DEFAULT_TRAIN_FRACTION:
-      parts.append(f"split{self.train_fraction * 100:g}".replace(".", "p"))
+    split_part = split.lineage_part(self.train_fraction)
+    if split_part:
+      parts.append(split_part)
     if self.max_examples:
       parts.append("quick")
+    if self.loose_gate_settings and not self.allow_loose_gate:
+      parts.append("loose")
     return tuple(parts)
+
+  @property
+  def loose_gate_settings(self) -> Tuple[str, ...]:
+    """The gate settings set looser than the dataset's defaults (a lower
+    floor or a larger allowed drop)."""
+    default_min = DEFAULT_MIN_ACCURACY[self.dataset]
+    loose = []
+    if self.accuracy_threshold < default_min:
+      loose.append("MIN_ACCURACY")
+    if self.max_accuracy_drop > DEFAULT_MAX_ACCURACY_DROP:
+      loose.append("MAX_ACCURACY_DROP")
+    if self.class_accuracy_threshold < _class_floor(default_min):
+      loose.append("MIN_CLASS_ACCURACY")
+    if self.class_drop_threshold > DEFAULT_MAX_CLASS_ACCURACY_DROP[
+        self.dataset]:
+      loose.append("MAX_CLASS_ACCURACY_DROP")
+    return tuple(loose)
 
   @property
   def pipeline_root(self) -> str:
@@ -124,6 +153,13 @@ class PipelineConfig:
     if self.min_accuracy is not None:
       return self.min_accuracy
     return DEFAULT_MIN_ACCURACY[self.dataset]
+
+  @property
+  def class_accuracy_threshold(self) -> float:
+    """MIN_CLASS_ACCURACY, or MIN_ACCURACY − 0.3."""
+    if self.min_class_accuracy is not None:
+      return self.min_class_accuracy
+    return _class_floor(self.accuracy_threshold)
 
   @property
   def beam_pipeline_args(self) -> List[str]:
@@ -177,6 +213,7 @@ class PipelineConfig:
         max_accuracy_drop=get("MAX_ACCURACY_DROP", float),
         min_class_accuracy=get("MIN_CLASS_ACCURACY", float),
         max_class_accuracy_drop=get("MAX_CLASS_ACCURACY_DROP", float),
+        allow_loose_gate=get("ALLOW_LOOSE_GATE", boolean),
         stats_sample_rate=get("STATS_SAMPLE_RATE", float),
         enable_cache=_enable_cache(get("ENABLE_CACHE", boolean),
                                    get("NO_CACHE", boolean)),
@@ -253,8 +290,15 @@ def _enable_cache(enable: Optional[bool], no_cache: Optional[bool]
 
 
 def _local_or_uri(value: str) -> str:
-  """Absolute local paths; gs://, s3://, minio:// URIs as given."""
-  return value if "://" in value else os.path.abspath(value)
+  """Absolute local paths (`file://` ones too); gs://, s3://, minio:// URIs
+  as given."""
+  if storage.is_remote(value):
+    return value
+  return os.path.abspath(storage.local_path(value))
+
+
+def _class_floor(min_accuracy: float) -> float:
+  return round(max(0.0, min_accuracy - CLASS_ACCURACY_MARGIN), 6)
 
 
 def _names(value: str) -> Tuple[str, ...]:

@@ -132,9 +132,11 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
   job = runner.run(build_pipeline(config, kubeflow), write_out=False)
   spec = job["pipelineSpec"]
   spec["defaultPipelineRoot"] = kubeflow.pipeline_root
-  # The model in service changes between runs of one compiled spec, and the
-  # report describes its own run.
-  for node_id in (pipeline_lib.BASELINE_NODE_ID, pipeline_lib.REPORT_NODE_ID):
+  name_producer_tasks(spec)
+  # The data and the model in service change between runs of one compiled
+  # spec, and the report describes its own run.
+  for node_id in (pipeline_lib.DATA_FINGERPRINT_NODE_ID,
+                  pipeline_lib.BASELINE_NODE_ID, pipeline_lib.REPORT_NODE_ID):
     spec["root"]["dag"]["tasks"][node_id]["cachingOptions"] = {
         "enableCache": False}
   declare_kfp_types(spec)
@@ -151,6 +153,24 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
     if env:
       executor["container"]["env"] = env
   return spec
+
+
+def name_producer_tasks(spec: Dict[str, Any]) -> None:
+  """Points each task output parameter at its producer's task name. TFX
+  1.16 writes `<node id>_task` there (its dynamic execution properties,
+  here the data digest), but names the task `<node id>`, and KFP's driver
+  fails with "cannot find producer task"."""
+  tasks = spec["root"]["dag"]["tasks"]
+  for task in tasks.values():
+    for parameter in task.get("inputs", {}).get("parameters", {}).values():
+      source = parameter.get("taskOutputParameter")
+      if source and source["producerTask"] not in tasks:
+        producer = source["producerTask"].removesuffix("_task")
+        if producer not in tasks:
+          raise ValueError(f"no task {source['producerTask']} in the spec")
+        source["producerTask"] = producer
+        if producer not in task.setdefault("dependentTasks", []):
+          task["dependentTasks"].append(producer)
 
 
 def declare_kfp_types(spec: Dict[str, Any]) -> None:

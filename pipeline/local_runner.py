@@ -17,6 +17,7 @@ interrupted Trainer resumes from its last finished epoch (BackupAndRestore).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -46,26 +47,33 @@ def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
   """
   check_writable(config.output_dir, "OUTPUT_DIR")
   with hold_run_lock(config.output_dir):
-    state = run_state(config)
+    inputs = observe(config)
+    state = run_state(config, inputs)
     key = _digest(state)
     finished = finished_run(config, key)
     if finished is not None:
       return finished
-    summary = _run_locked(config)
+    # The report in OUTPUT_DIR is about to be replaced: whatever happens,
+    # the key of the last run no longer vouches for it.
+    _remove_file(os.path.join(config.output_dir, LAST_RUN_FILE))
+    summary = _run_locked(config, inputs)
     if key is not None:
-      with open(os.path.join(config.output_dir, LAST_RUN_FILE), "w") as f:
-        json.dump({"key": _digest(state_after(config, state, summary)),
-                   "run_id": summary.get("run_id")}, f)
+      write_atomically(
+          os.path.join(config.output_dir, LAST_RUN_FILE),
+          json.dumps({"key": _digest(state_after(config, state, summary)),
+                      "run_id": summary.get("run_id")}))
     return summary
 
 
 # An unchanged rerun does not start TFX. Every cache key of the DAG is made
-# of the settings, the code, the schema and data files and the model in
-# service; when all of these are what the last finished run in OUTPUT_DIR
-# saw, every component would come from the cache and the report would say
-# the same, so that run's report stands (about 2 s instead of 15 s: TFX,
-# Beam and TFMA are not even imported). Not for remote data or serving
-# directories, NO_CACHE=1 or RERUN_FROM=, which always run the DAG.
+# of the settings, the code, the schema and the data (by content, see
+# `sources.data_digest`) and the model in service (with the records of the
+# versions beside it); when all of these are what the last finished run in
+# OUTPUT_DIR saw, every component would come from the cache and the report
+# would say the same, so that run's report stands (about 2 s instead of
+# 15 s: TFX, Beam and TFMA are not even imported). Not for remote data or
+# serving directories, NO_CACHE=1 or RERUN_FROM=, which always run the DAG
+# (and so withdraw the last run's key: the report they leave is theirs).
 #
 # A run whose candidate is the model in service when it ends (it pushed it,
 # or it already was) is recorded as having seen that model in service: run
@@ -74,31 +82,62 @@ def run(config: config_lib.PipelineConfig) -> Dict[str, Any]:
 # the value thresholds are the same settings) and find it already in service.
 
 
+@dataclasses.dataclass(frozen=True)
+class RunInputs:
+  """What a run reads from outside OUTPUT_DIR, observed once when it
+  starts: the DAG's cache keys are built from it (see `create_pipeline`)."""
+  data_digest: str  # sources.data_digest; "unreadable: ..." if it failed
+  in_service: str  # serving.baseline.InService as JSON
+
+  @property
+  def data_readable(self) -> bool:
+    return not self.data_digest.startswith(UNREADABLE)
+
+
+UNREADABLE = "unreadable: "
+
+
+def observe(config: config_lib.PipelineConfig) -> RunInputs:
+  """The data's digest and the serving directory's state, now."""
+  from components.ingestion import idx  # pylint: disable=g-import-not-at-top
+  from components.ingestion import sources  # pylint: disable=g-import-not-at-top
+  from serving import baseline  # pylint: disable=g-import-not-at-top
+  try:
+    digest = sources.data_digest(config.dataset, config.data_dir,
+                                 config.tfds_data_dir,
+                                 config.download_cache_dir)
+  except idx.DataError as e:  # the ingestion reports it, in one line
+    digest = UNREADABLE + str(e)
+  return RunInputs(data_digest=digest, in_service=baseline.in_service(
+      config.serving_model_dir).to_json())
+
+
 def unchanged_run_key(config: config_lib.PipelineConfig) -> Optional[str]:
   """A digest of everything the DAG's cache keys depend on, or None when
   it cannot be known without running TFX."""
-  return _digest(run_state(config))
+  return _digest(run_state(config, observe(config)))
 
 
-def run_state(config: config_lib.PipelineConfig) -> Optional[Dict[str, Any]]:
+def run_state(config: config_lib.PipelineConfig, inputs: RunInputs
+              ) -> Optional[Dict[str, Any]]:
   """Everything the DAG's cache keys depend on, or None (see above)."""
   from components import fingerprint  # pylint: disable=g-import-not-at-top
-  from serving import versions  # pylint: disable=g-import-not-at-top
+  from components import storage  # pylint: disable=g-import-not-at-top
   paths = [config.data_dir, config.tfds_data_dir, config.download_cache_dir,
            config.serving_model_dir, config.output_dir]
   if (not config.enable_cache or config.rerun_from or
-      any(p and "://" in p for p in paths)):
+      not inputs.data_readable or
+      any(p and storage.is_remote(p) for p in paths)):
     return None
   lock = os.path.join(config_lib.REPO_ROOT, "requirements.lock")
   return {
       "settings": config.settings_record(),
-      "code": fingerprint.code_fingerprint("components", "pipeline",
-                                           "serving"),
+      "code": fingerprint.project_fingerprint(),
       "stack": (fingerprint.file_fingerprint(lock) if os.path.exists(lock)
                 else None),
       "schema": fingerprint.file_fingerprint(config.schema_path),
-      "data": {p: _files(p) for p in paths[:3] if p},
-      "in_service": versions.serving_state(config.serving_model_dir),
+      "data": inputs.data_digest,
+      "in_service": inputs.in_service,
   }
 
 
@@ -106,14 +145,15 @@ def state_after(config: config_lib.PipelineConfig,
                 state: Optional[Dict[str, Any]], summary: Dict[str, Any]
                 ) -> Optional[Dict[str, Any]]:
   """`state` as a rerun would see it once this run has finished: with the
-  version in service now if it holds this run's candidate."""
-  from serving import versions  # pylint: disable=g-import-not-at-top
+  serving directory as it is now if its version in service holds this
+  run's candidate."""
+  from serving import baseline  # pylint: disable=g-import-not-at-top
   if state is None or not summary.get("pushed_to"):
     return state
-  now = versions.serving_state(config.serving_model_dir)
-  if os.path.basename(summary["pushed_to"].rstrip("/")) != now:
+  now = baseline.in_service(config.serving_model_dir)
+  if os.path.basename(summary["pushed_to"].rstrip("/")) != now.version:
     return state
-  return dict(state, in_service=now)
+  return dict(state, in_service=now.to_json())
 
 
 def _digest(state: Optional[Dict[str, Any]]) -> Optional[str]:
@@ -123,30 +163,53 @@ def _digest(state: Optional[Dict[str, Any]]) -> Optional[str]:
   return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _files(directory: str):
-  """(path, size, modification time) of every file below `directory`."""
-  return sorted((os.path.relpath(os.path.join(root, name), directory),
-                 os.stat(os.path.join(root, name)).st_size,
-                 os.stat(os.path.join(root, name)).st_mtime_ns)
-                for root, _, names in os.walk(directory) for name in names)
+def read_bookkeeping(path: str) -> Optional[Dict[str, Any]]:
+  """A JSON bookkeeping file of ours; None if it is missing, and None with
+  a one-line note if it is unreadable (truncated, edited): it is ignored."""
+  try:
+    with open(path) as f:
+      data = json.load(f)
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError) as e:
+    print(f"note: {path} is unreadable ({str(e).splitlines()[0][:80]}); "
+          "ignored", flush=True)
+    return None
+  return data if isinstance(data, dict) else None
+
+
+def write_atomically(path: str, text: str) -> None:
+  """Writes `path` whole or not at all (a temporary file, flushed to disk,
+  renamed over it)."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def _remove_file(path: str) -> None:
+  try:
+    os.remove(path)
+  except FileNotFoundError:
+    pass
 
 
 def finished_run(config: config_lib.PipelineConfig, key: Optional[str]
                  ) -> Optional[Dict[str, Any]]:
   """The summary of the last finished run in OUTPUT_DIR if it saw exactly
-  `key` and its report is still there, else None."""
-  last = os.path.join(config.output_dir, LAST_RUN_FILE)
-  if key is None or not os.path.exists(last):
+  `key` and the report there is still its report, else None."""
+  if key is None:
     return None
-  with open(last) as f:
-    if json.load(f).get("key") != key:
-      return None
+  last = read_bookkeeping(os.path.join(config.output_dir, LAST_RUN_FILE))
+  if not last or last.get("key") != key:
+    return None
   report = os.path.join(config.output_dir, "report.md")
-  summary_path = os.path.join(config.output_dir, SUMMARY_FILE)
-  if not (os.path.exists(report) and os.path.exists(summary_path)):
+  summary = read_bookkeeping(os.path.join(config.output_dir, SUMMARY_FILE))
+  if (summary is None or not os.path.exists(report) or
+      summary.get("run_id") != last.get("run_id")):
     return None
-  with open(summary_path) as f:
-    summary = json.load(f)
   summary["report"] = report
   summary["unchanged"] = True
   print(f"unchanged since run {summary.get('run_id')}: same settings, code, "
@@ -156,17 +219,17 @@ def finished_run(config: config_lib.PipelineConfig, key: Optional[str]
   return summary
 
 
-def _run_locked(config: config_lib.PipelineConfig) -> Dict[str, Any]:
+def _run_locked(config: config_lib.PipelineConfig,
+                inputs: RunInputs) -> Dict[str, Any]:
   from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.beam import beam_dag_runner  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.local import local_dag_runner  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   from components import storage  # pylint: disable=g-import-not-at-top
-  from serving import versions  # pylint: disable=g-import-not-at-top
 
   storage.enable_object_storage()  # SERVING_DIR or DATA_DIR on s3://
-  if versions.is_local(config.serving_model_dir):
+  if not storage.is_remote(config.serving_model_dir):
     check_writable(config.serving_model_dir, "SERVING_DIR")
   os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
   show_progress(quiet_tfx_logs=not os.environ.get("VERBOSE"))
@@ -174,7 +237,7 @@ def _run_locked(config: config_lib.PipelineConfig) -> Dict[str, Any]:
       config, metadata_connection_config=(
           metadata.sqlite_metadata_connection_config(
               config.metadata_path)),
-      serving_state=versions.serving_state(config.serving_model_dir),
+      in_service=inputs.in_service, data_digest=inputs.data_digest,
       metadata_path=config.metadata_path)
   ir = pipeline_lib.compile_for_local(dag, rerun_from=config.rerun_from)
   runner = (beam_dag_runner.BeamDagRunner()

@@ -24,6 +24,7 @@ from components.baseline.component import LatestPushedModel
 from components.evaluator import eval_config as eval_config_lib
 from components.evaluator.component import BaselineEvaluator
 from components.ingestion.component import MnistExampleGen
+from components.ingestion.data_fingerprint import DataFingerprint
 from components.ingestion import datasets
 from components.pusher.component import AtomicPusher
 from components.report.component import Report
@@ -32,10 +33,9 @@ from components.scoring.component import TestSplitScorer
 from components.validation.component import ValidationGate
 
 TRAINER_RUN_FN = "components.trainer.task.run_fn"
-# The code a trained model depends on (its fingerprint is in the cache key).
-TRAINER_CODE = ("components.trainer", "components.ingestion.examples_io")
 TUNER_FN = "components.tuner.task.tuner_fn"
 BASELINE_NODE_ID = "LatestPushedModel"
+DATA_FINGERPRINT_NODE_ID = "DataFingerprint"  # Kubeflow: reads the data first
 REPORT_NODE_ID = "Report"  # never cached: it describes its own run
 
 
@@ -62,7 +62,8 @@ def create_pipeline(
         metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
-    serving_state: Optional[str] = None,
+    in_service: Optional[str] = None,
+    data_digest: Optional[str] = None,
     schema_fingerprint: Optional[str] = None,
     tuner_config: Optional[Dict[str, Any]] = None,
     tuned_hyperparameters_uri: Optional[str] = None,
@@ -73,10 +74,16 @@ def create_pipeline(
   -> score on the test split -> report.
 
   `trainer_config` is `TrainerConfig.to_custom_config()`; the model is pushed
-  to `serving_model_dir/<version>` only if TFMA blesses it. `serving_state`
-  (`versions.serving_state`) names the model in service when the DAG is
-  built, as the baseline lookup's cache key; leave it None for a DAG compiled
-  now and run later (Kubeflow), whose lookup must not be cached.
+  to `serving_model_dir/<version>` only if TFMA blesses it.
+
+  What the run reads from outside, taken when a runner builds the DAG just
+  before running it (local), as cache keys: `in_service`
+  (`serving.baseline.InService` as JSON), the model in service and the best
+  ever, which the baseline lookup then outputs; `data_digest`
+  (`sources.data_digest`), the data. Leave both None for a DAG compiled now
+  and run later (Kubeflow): its baseline lookup then reads the serving
+  directory when it runs and is not cached, and a `DataFingerprint` task
+  reads the data first and hands its digest to the ingestion.
   `schema_fingerprint` is that of the schema file (default: read from
   `schema_path`; Kubeflow passes the repository's copy of the image's file).
   Every component of ours has the fingerprint of its code in its cache key.
@@ -84,10 +91,20 @@ def create_pipeline(
   `metadata_path`: a local ML Metadata file the Report reads each
   component's state and duration from (none on Kubeflow).
   """
+  data_fingerprint = None
+  if data_digest is None:
+    data_fingerprint = DataFingerprint(
+        dataset=dataset, data_dir=data_dir or "",
+        tfds_data_dir=tfds_data_dir or "",
+        cache_dir=download_cache_dir or "",
+        code_fingerprint=fingerprint.code_fingerprint(
+            DataFingerprint.__module__)).with_id(DATA_FINGERPRINT_NODE_ID)
   example_gen = MnistExampleGen(
       dataset=dataset, seed=seed, train_fraction=train_fraction,
       max_examples=max_examples, data_dir=data_dir,
-      tfds_data_dir=tfds_data_dir, cache_dir=download_cache_dir)
+      tfds_data_dir=tfds_data_dir, cache_dir=download_cache_dir,
+      data_digest=(data_digest if data_fingerprint is None else
+                   data_fingerprint.outputs["digest"].future()[0].value))
 
   # Full statistics cost ~6 s on all 70,000 images; STATS_SAMPLE_RATE < 1
   # samples for larger data. Top-k as a sketch: no Beam stages of its own.
@@ -104,7 +121,8 @@ def create_pipeline(
       schema=schema_gen.outputs["schema"])
   validation_gate = ValidationGate(
       anomalies=example_validator.outputs["anomalies"],
-      code_fingerprint=fingerprint.code_fingerprint("components.validation"))
+      code_fingerprint=fingerprint.code_fingerprint(
+          ValidationGate.__module__))
 
   # TUNE=1: a KerasTuner search (components/tuner) whose best
   # hyperparameters the Trainer trains; `tuner_config` is
@@ -125,7 +143,9 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-        custom_config=tuner_config)
+        custom_config={**tuner_config,
+                       "code_fingerprint": fingerprint.code_fingerprint(
+                           TUNER_FN.rsplit(".", 1)[0])})
     tuner.add_upstream_node(validation_gate)
     hyperparameters = tuner.outputs["best_hyperparameters"]
 
@@ -138,14 +158,14 @@ def create_pipeline(
       eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
       custom_config={**trainer_config,
                      "code_fingerprint": fingerprint.code_fingerprint(
-                         *TRAINER_CODE)})
+                         TRAINER_RUN_FN.rsplit(".", 1)[0])})
   trainer.add_upstream_node(validation_gate)
 
   # The baseline: the model in service, read from the serving directory
   # (works on every orchestrator, unlike a TFX Resolver on open-source KFP).
   baseline = LatestPushedModel(
       serving_model_dir=serving_model_dir,
-      serving_state=serving_state).with_id(BASELINE_NODE_ID)
+      in_service=in_service).with_id(BASELINE_NODE_ID)
   baseline.add_upstream_node(trainer)  # look it up just before evaluating
 
   evaluator = BaselineEvaluator(
@@ -203,7 +223,8 @@ def create_pipeline(
   return tfx_pipeline.Pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
-      components=[example_gen, statistics_gen, schema_gen, example_validator,
+      components=([data_fingerprint] if data_fingerprint else []) +
+                 [example_gen, statistics_gen, schema_gen, example_validator,
                   validation_gate] + ([tuner] if tuner else []) +
                  [trainer, baseline, evaluator, pusher, scorer, report],
       enable_cache=enable_cache,
@@ -235,7 +256,7 @@ def compile_for_local(dag: tfx_pipeline.Pipeline,
   downstream of it are recomputed, not taken from the cache."""
   ir = compiler.Compiler().compile(dag)
   uncached = set(downstream_of(ir, rerun_from)) if rerun_from else set()
-  uncached.add(REPORT_NODE_ID)
+  uncached.update((REPORT_NODE_ID, DATA_FINGERPRINT_NODE_ID))
   for node in ir.nodes:
     if node.pipeline_node.node_info.id in uncached:
       node.pipeline_node.execution_options.caching_options.enable_cache = False
@@ -245,7 +266,8 @@ def compile_for_local(dag: tfx_pipeline.Pipeline,
 def create_pipeline_from_config(
     config, *, metadata_connection_config=None,
     schema_path: Optional[str] = None,
-    serving_state: Optional[str] = None,
+    in_service: Optional[str] = None,
+    data_digest: Optional[str] = None,
     metadata_path: Optional[str] = None) -> tfx_pipeline.Pipeline:
   """`create_pipeline` with every argument taken from a `PipelineConfig`.
 
@@ -274,7 +296,8 @@ def create_pipeline_from_config(
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=config.beam_pipeline_args,
       enable_cache=config.enable_cache,
-      serving_state=serving_state,
+      in_service=in_service,
+      data_digest=data_digest,
       tuner_config=_tuner_config(config),
       tuned_hyperparameters_uri=getattr(config, "tune_from", None),
       settings_record=config.settings_record(),

@@ -28,8 +28,12 @@ that exist only in the image (the schemas). KFP's caching is emulated: a task
 with caching on whose component, parameters and input artifacts match an
 earlier execution in `cache` reuses that execution's outputs.
 
-An importer task (`TUNE_FROM=`) yields its URI as an artifact, as the
-driver does. Not emulated: the image, Kubernetes, resources, retries, and
+A task's input parameter may be another task's output parameter
+(`taskOutputParameter`: the data digest), resolved as the driver does, which
+fails on a producer task the DAG does not have ("cannot find producer
+task"); the output parameters a task writes (`parameterValues` in its
+executor output) are part of its cached outputs. An importer task
+(`TUNE_FROM=`) yields its URI as an artifact, as the driver does. Not emulated: the image, Kubernetes, resources, retries, and
 object storage other than what `tf.io.gfile` reaches from here.
 
 `python -m tools.kfp_emulator SPEC.yaml --mode oss --root DIR` runs a spec.
@@ -60,9 +64,14 @@ class TaskFailed(RuntimeError):
   """A task exited non-zero; the message ends with its log's tail."""
 
 
+PARAMETERS_KEY = "__parameters__"  # in `RunResult.outputs[task]`
+
+
 @dataclasses.dataclass
 class RunResult:
-  outputs: Dict[str, Dict[str, Any]]  # task -> output key -> runtime artifact
+  # task -> output key -> runtime artifact; PARAMETERS_KEY -> its output
+  # parameters' values.
+  outputs: Dict[str, Dict[str, Any]]
   executed: List[str]
   cached: List[str]
   forms: collections.Counter  # oss hand-over forms used, by name
@@ -86,6 +95,10 @@ def task_order(spec: Mapping[str, Any]) -> List[str]:
     order.append(name)
 
   for name in sorted(tasks):
+    for dep in upstream_tasks(tasks[name]):
+      if dep not in tasks:
+        raise TaskFailed(f"task {name}: cannot find producer task {dep!r} "
+                         "(KFP's driver fails the same way)")
     visit(name)
   return order
 
@@ -94,6 +107,9 @@ def upstream_tasks(task: Mapping[str, Any]) -> set:
   deps = set(task.get("dependentTasks", []))
   for artifact in task.get("inputs", {}).get("artifacts", {}).values():
     deps.add(artifact["taskOutputArtifact"]["producerTask"])
+  for parameter in task.get("inputs", {}).get("parameters", {}).values():
+    if "taskOutputParameter" in parameter:
+      deps.add(parameter["taskOutputParameter"]["producerTask"])
   return deps
 
 
@@ -201,7 +217,7 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
              local_dir: Optional[str] = None,
              platform: Optional[Mapping[str, Any]] = None,
              secrets: Optional[Mapping[str, Mapping[str, str]]] = None,
-             log=print) -> RunResult:
+             log=print, until: Optional[str] = None) -> RunResult:
   """Executes every task of `spec`, in dependency order; output artifacts go
   under `root` (a local path or a `gs://`/`s3://` URI), task logs and
   executor output files under `local_dir` (default: `root`, if local).
@@ -212,7 +228,7 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
   (the YAML's second document), its `secretAsEnv` entries, looked up in
   `secrets` ({secret name: {key: value}}) as the kubelet would. `cache` (a dict, updated in place) holds
   earlier executions' outputs by cache key. Raises `TaskFailed` when a task
-  fails; later tasks do not run.
+  fails; later tasks do not run. `until`: stop after that task.
   """
   if local_dir is None and "://" in root:
     raise ValueError(f"root {root} is not local: pass local_dir for logs")
@@ -242,9 +258,15 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
       result.executed.append(name)
       continue
     container = executor["container"]
-    parameters = {
-        key: _replace_paths(p["runtimeValue"]["constant"], path_map)
-        for key, p in inputs.get("parameters", {}).items()}
+    parameters = {}
+    for key, p in inputs.get("parameters", {}).items():
+      if "taskOutputParameter" in p:
+        source = p["taskOutputParameter"]
+        parameters[key] = outputs[source["producerTask"]][PARAMETERS_KEY][
+            source["outputParameterKey"]]
+      else:
+        parameters[key] = _replace_paths(p["runtimeValue"]["constant"],
+                                         path_map)
     artifacts = {}
     for key, artifact in inputs.get("artifacts", {}).items():
       source = artifact["taskOutputArtifact"]
@@ -259,12 +281,16 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
       outputs[name] = json.loads(json.dumps(cache[key]))
       result.cached.append(name)
       log(f"kfp task {name}: cached")
+      if name == until:
+        break
       continue
 
     task_dir = os.path.join(local_dir or root, name)
     os.makedirs(task_dir, exist_ok=True)
     output_file = os.path.join(task_dir, "executor_output.json")
     declared = component.get("outputDefinitions", {}).get("artifacts", {})
+    declared_parameters = component.get("outputDefinitions", {}).get(
+        "parameters", {})
     executor_input = {
         "inputs": {"parameterValues": parameters, "artifacts": artifacts},
         "outputs": {"outputFile": output_file, "artifacts": {
@@ -272,6 +298,10 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
                 "name": f"{name}-{out}", "type": definition["artifactType"],
                 "uri": _join(root, name, out), "metadata": {}}]}
             for out, definition in declared.items()}}}
+    if declared_parameters:
+      executor_input["outputs"]["parameters"] = {
+          out: {"outputFile": os.path.join(task_dir, f"parameter-{out}")}
+          for out in declared_parameters}
     if mode == "oss":
       executor_input["outputs"]["artifacts"]["executor-logs"] = {
           "artifacts": [{"name": "executor-logs", "type": {
@@ -310,7 +340,13 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
                        f"({'no' if not os.path.exists(output_file) else 'an'}"
                        f" executor output); log {log_path}:\n{tail}")
     with open(output_file) as f:
-      reported = json.load(f).get("artifacts", {})
+      executor_output = json.load(f)
+    reported = executor_output.get("artifacts", {})
+    missing = set(declared_parameters) - set(
+        executor_output.get("parameterValues", {}))
+    if missing:
+      raise TaskFailed(f"task {name}: no value for output parameter(s) "
+                       f"{sorted(missing)}")
     nulls = [f"{out}.{k}" for out, v in reported.items()
              for a in v.get("artifacts", [])
              for k, value in a.get("metadata", {}).items() if value is None]
@@ -325,8 +361,13 @@ def run_spec(spec: Mapping[str, Any], root: str, *, mode: str = "oss",
       written = (reported.get(out) or {}).get("artifacts") or [{}]
       artifact["metadata"] = written[0].get("metadata", {})
       outputs[name][out] = artifact
+    outputs[name][PARAMETERS_KEY] = {
+        out: executor_output["parameterValues"][out]
+        for out in declared_parameters}
     cache[key] = json.loads(json.dumps(outputs[name]))
     result.executed.append(name)
+    if name == until:
+      break
   shutil.rmtree(work_dir, ignore_errors=True)
   return result
 

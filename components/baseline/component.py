@@ -3,12 +3,18 @@
 It replaces TFX's `Resolver(LatestBlessedModelStrategy)`, which needs ML
 Metadata queries that the open-source Kubeflow Pipelines v2 backend does not
 run. The model in service is the newest complete integer version in the
-serving directory the Pusher writes; the Pusher's `registry.json` adds which
-Trainer run it came from. Its output must never come from cache, because the
-serving directory changes between runs: runners that build the DAG just
-before running it pass `serving_state` (the version in service), which is
-part of the cache key; a DAG compiled for later runs (Kubeflow) has none and
-its task's caching is turned off.
+serving directory the Pusher writes; each version's record
+(`serving.registry`) adds which Trainer run it came from, and the best
+accuracy among them is the cumulative guard's.
+
+Its output must never stand for another state of the serving directory than
+the one it describes. Runners that build the DAG just before running it
+(local) pass `in_service`, the state read then (`serving.baseline.InService`
+as JSON), which is the cache key and exactly what the executor outputs: the
+version it names, even if another run pushes between the build and the
+lookup (the Pusher's compare-and-swap then refuses, and the next run
+compares with the new version). A DAG compiled for later runs (Kubeflow)
+has none: its task reads the directory when it runs and is never cached.
 """
 from typing import Optional
 
@@ -26,7 +32,7 @@ from components.baseline import executor
 
 class LatestPushedModelSpec(ComponentSpec):
   PARAMETERS = {"serving_model_dir": ExecutionParameter(type=str),
-                "serving_state": ExecutionParameter(type=str, optional=True),
+                "in_service": ExecutionParameter(type=str, optional=True),
                 "code_fingerprint": ExecutionParameter(type=str)}
   INPUTS = {}
   OUTPUTS = {"model": ChannelParameter(type=standard_artifacts.Model)}
@@ -39,9 +45,8 @@ class LatestPushedModel(base_component.BaseComponent):
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
   def __init__(self, serving_model_dir: str,
-               serving_state: Optional[str] = None):
+               in_service: Optional[str] = None):
     super().__init__(LatestPushedModelSpec(
-        serving_model_dir=serving_model_dir, serving_state=serving_state,
-        code_fingerprint=fingerprint.code_fingerprint(
-            "components.baseline", "serving"),
+        serving_model_dir=serving_model_dir, in_service=in_service,
+        code_fingerprint=fingerprint.code_fingerprint(executor.__name__),
         model=types.Channel(type=standard_artifacts.Model)))

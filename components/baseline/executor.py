@@ -13,14 +13,21 @@ from tfx.utils import io_utils
 from tfx.utils import path_utils
 
 from serving import baseline
+from serving import versions
 
 FOUND_KEY = "found"  # 1: the artifact holds the model in service; 0: none
 VERSION_DIR_KEY = "version_dir"
 SOURCE_MODEL_KEY = "source_model"  # the Trainer's artifact that was pushed
-# The highest eval accuracy in `registry.json` and its version; absent when
-# no entry records one (nothing pushed yet, or only before it was recorded).
+# The highest eval accuracy among the versions' records and its version;
+# absent when none records one (nothing pushed yet).
 BEST_EVER_ACCURACY_KEY = "best_ever_accuracy"
 BEST_EVER_VERSION_KEY = "best_ever_version"
+# Versions whose accuracy is unknown (no record), as a JSON list.
+UNRECORDED_KEY = "unrecorded_versions"
+
+
+class BaselineGoneError(RuntimeError):
+  """The version in service when the run started was removed since."""
 
 
 def has_model(artifact: types.Artifact) -> bool:
@@ -36,7 +43,8 @@ def best_ever(artifact: types.Artifact) -> Optional[Tuple[float, str]]:
 
 
 class Executor(base_executor.BaseExecutor):
-  """Fills the output `Model` with the newest complete serving version."""
+  """Fills the output `Model` with the model in service: the state named by
+  `in_service` when given (the cache key), else the directory as it is."""
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
@@ -44,17 +52,27 @@ class Executor(base_executor.BaseExecutor):
     del input_dict
     model = artifact_utils.get_single_instance(output_dict["model"])
     serving_model_dir = exec_properties["serving_model_dir"]
-    found = baseline.in_service(serving_model_dir)
+    keyed = exec_properties.get("in_service")
+    found = (baseline.InService.from_json(keyed) if keyed else
+             baseline.in_service(serving_model_dir))
     if found.best_ever_accuracy is not None:
       model.set_float_custom_property(BEST_EVER_ACCURACY_KEY,
                                       found.best_ever_accuracy)
       model.set_string_custom_property(BEST_EVER_VERSION_KEY,
                                        found.best_ever_version)
+    if found.unrecorded:
+      model.set_string_custom_property(UNRECORDED_KEY,
+                                       str(list(found.unrecorded)))
     if found.version_dir is None:
       logging.info("no model in service under %s: no baseline",
                    serving_model_dir)
       model.set_int_custom_property(FOUND_KEY, 0)
       return
+    if not versions.is_complete(found.version_dir):
+      raise BaselineGoneError(
+          f"{found.version_dir}: the version in service when this run "
+          "started is gone (removed or rolled back meanwhile); rerun to "
+          "compare with the model in service now")
     io_utils.copy_dir(found.version_dir,
                       path_utils.serving_model_dir(model.uri))
     model.set_int_custom_property(FOUND_KEY, 1)

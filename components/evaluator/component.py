@@ -8,8 +8,6 @@ from tfx.types.component_spec import ExecutionParameter
 from components import fingerprint
 from components.evaluator import executor
 
-CODE = ("components.evaluator",)  # fingerprinted into the cache key
-
 
 class BaselineEvaluatorSpec(standard_component_specs.EvaluatorSpec):
   PARAMETERS = {**standard_component_specs.EvaluatorSpec.PARAMETERS,
@@ -29,4 +27,4 @@ class BaselineEvaluator(Evaluator):
     tfx_spec = Evaluator(**kwargs).spec  # TFX's argument handling
     base_component.BaseComponent.__init__(self, spec=BaselineEvaluatorSpec(
         **tfx_spec.exec_properties, **tfx_spec.inputs, **tfx_spec.outputs,
-        code_fingerprint=fingerprint.code_fingerprint(*CODE)))
+        code_fingerprint=fingerprint.code_fingerprint(executor.__name__)))

@@ -14,6 +14,10 @@ class DatasetInfo:
   download_url: str
   # sha256 of each file's *uncompressed* bytes, keyed by IDX file stem.
   sha256: Dict[str, str]
+  # sha256 of each official split's examples in any order (`train`,
+  # `test`; `sources.content_digest`): checks data that comes without the
+  # files, such as a TFDS copy, which stores the examples in its own order.
+  content_sha256: Dict[str, str]
 
 
 IDX_FILES = {
@@ -34,6 +38,10 @@ DATASETS: Dict[str, DatasetInfo] = {
             "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
             "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         },
+        content_sha256={
+            "train": "3655811c0e1223700a4714a92a51f55bd215ed7dc1fa2baa4326a2b58042d82d",
+            "test": "634538fb34c5277fce98470b8b285d1e8419eb87f328da42ef1faf690d2c3911",
+        },
     ),
     "fashion_mnist": DatasetInfo(
         name="fashion_mnist",
@@ -45,6 +53,10 @@ DATASETS: Dict[str, DatasetInfo] = {
             "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
             "t10k-images-idx3-ubyte": "4be2ed5e8b4d8ec15414037406eaff205ff050ccabefbf78cca097a19238fda9",
             "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        content_sha256={
+            "train": "8238446121233f092d7827e55fcf68e6abb8dd318c8bd539afefc41481b05ed4",
+            "test": "81b9dc38d2df886b1ab846ac9a2d50a67b7ae9419060afc1eccbea45dd9f939a",
         },
     ),
 }

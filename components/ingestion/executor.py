@@ -11,6 +11,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.ingestion import ingest
+from components.ingestion import sources
 from components.ingestion import split
 
 
@@ -21,15 +22,18 @@ class Executor(base_executor.BaseExecutor):
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     examples = artifact_utils.get_single_instance(output_dict["examples"])
+    source = dict(dataset=exec_properties["dataset"],
+                  data_dir=exec_properties.get("data_dir") or None,
+                  tfds_data_dir=exec_properties.get("tfds_data_dir") or None,
+                  cache_dir=exec_properties.get("cache_dir") or None)
     result = ingest.ingest(
-        examples.uri,
-        dataset=exec_properties["dataset"],
-        seed=int(exec_properties["seed"]),
+        examples.uri, seed=int(exec_properties["seed"]),
         train_fraction=float(exec_properties["train_fraction"]),
         max_examples=int(exec_properties.get("max_examples") or 0) or None,
-        data_dir=exec_properties.get("data_dir") or None,
-        tfds_data_dir=exec_properties.get("tfds_data_dir") or None,
-        cache_dir=exec_properties.get("cache_dir") or None)
+        **source)
+    # What was read is what the cache key named (read once more, after).
+    digest = sources.check_unchanged(exec_properties["data_digest"], **source)
+    examples.set_string_custom_property("data_digest", digest)
     examples.split_names = artifact_utils.encode_split_names(
         list(split.SPLIT_NAMES))
     examples_utils.set_payload_format(

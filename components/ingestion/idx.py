@@ -32,7 +32,7 @@ class DataError(ValueError):
 
 
 @contextlib.contextmanager
-def _file_errors(path: str) -> Iterator[None]:
+def file_errors(path: str) -> Iterator[None]:
   """Turns a failure to open or read `path` into a one-line DataError."""
   try:
     yield
@@ -61,7 +61,7 @@ def stream_bytes(path: str, chunk_bytes: Optional[int] = None
   Raises the same one-line `DataError`s as `read_bytes`.
   """
   chunk_bytes = chunk_bytes or STREAM_CHUNK_BYTES
-  with _file_errors(path):
+  with file_errors(path):
     handle = tf.io.gfile.GFile(path, "rb")
     first = handle.read(2)
   with handle:
@@ -225,7 +225,7 @@ def write_idx(path: str, array: np.ndarray) -> None:
   """
   data = encode_idx(array)
   if path.endswith(".gz"):
-    data = gzip.compress(data, compresslevel=1)
+    data = gzip.compress(data, compresslevel=1, mtime=0)  # reproducible
   with tf.io.gfile.GFile(path, "wb") as f:
     f.write(data)
 

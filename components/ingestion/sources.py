@@ -12,17 +12,27 @@ Whatever the source, the data is checked against the known sha256 sums
 (`check_identity`): the official files of the named dataset are `verified`;
 a file of the other dataset (Fashion-MNIST given for MNIST) is refused in
 one line; unknown data, such as a user's own IDX files, is accepted and
-marked `unverified`.
+marked `unverified`. TFDS stores the images in its own order, so its data
+is checked by an order-free digest of the examples
+(`datasets.DatasetInfo.content_sha256`).
+
+`data_digest` names the data a run reads without reading it through: a
+digest of the source's files as stored (a few hundredths of a second for
+MNIST). It is in the ingestion's cache key, so data replaced in place is
+ingested again, and the ingestion checks that what it read is what the key
+named.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import socket
 import sys
 import urllib.parse
 import urllib.request
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -77,7 +87,8 @@ def stage_raw_dataset(dataset: str, staging_dir: str,
   if tfds_data_dir and _tfds_prepared(dataset, tfds_data_dir):
     return check_identity(stage_arrays(load_tfds(dataset, tfds_data_dir),
                                        staging_dir), info, tfds_data_dir)
-  if cache_dir and network_reachable(info.download_url):
+  if cache_dir and (_downloaded(info, cache_dir) or
+                    network_reachable(info.download_url)):
     target = download(info, cache_dir)
     return check_identity(stage_idx_dir(target, staging_dir, verify=info),
                           info, target)
@@ -97,7 +108,8 @@ def load_raw_dataset(dataset: str, data_dir: Optional[str] = None,
   if tfds_data_dir and _tfds_prepared(dataset, tfds_data_dir):
     return check_identity(load_tfds(dataset, tfds_data_dir), info,
                           tfds_data_dir)
-  if cache_dir and network_reachable(info.download_url):
+  if cache_dir and (_downloaded(info, cache_dir) or
+                    network_reachable(info.download_url)):
     target = download(info, cache_dir)
     return check_identity(load_idx_dir(target, verify=info), info, target)
   raise idx.DataError(
@@ -108,34 +120,44 @@ def load_raw_dataset(dataset: str, data_dir: Optional[str] = None,
 
 def check_identity(raw: RawDataset, info: datasets.DatasetInfo,
                    location: str) -> RawDataset:
-  """`raw`, marked verified if all four files are `info`'s official ones.
+  """`raw`, marked verified if all four files are `info`'s official ones
+  (or, for data without files, such as TFDS's: both splits hold exactly the
+  official examples, `content_digest`).
 
-  Raises a one-line DataError if any file is an official file of another
-  dataset. Other (unknown) files stay unverified.
+  Raises a one-line DataError if any file or split is another dataset's
+  official one. Other (unknown) data stays unverified.
   """
+  official = {other.name: {**other.sha256, **other.content_sha256}
+              for other in datasets.DATASETS.values()}
   for stem, digest in raw.checksums.items():
-    for other in datasets.DATASETS.values():
-      if other.name != info.name and other.sha256.get(stem) == digest:
+    for name, sums in official.items():
+      if name != info.name and sums.get(stem) == digest:
         raise idx.DataError(
             os.path.join(location, stem),
-            f"this is {other.name}'s official file, not {info.name}'s: point "
-            f"the data directory at {info.name} or set "
-            f"DATASET={other.name}")
+            f"this is {name}'s official {_what(stem)}, not {info.name}'s: "
+            f"point the data directory at {info.name} or set "
+            f"DATASET={name}")
+  mine = official[info.name]
   raw.verified = bool(raw.checksums) and all(
-      info.sha256.get(stem) == digest for stem, digest in
-      raw.checksums.items()) and set(raw.checksums) == set(info.sha256)
+      mine.get(stem) == digest for stem, digest in raw.checksums.items()) and (
+          set(raw.checksums) in (set(info.sha256), set(info.content_sha256)))
   return raw
 
 
-def idx_checksums(train_images: np.ndarray, train_labels: np.ndarray,
-                  test_images: np.ndarray, test_labels: np.ndarray
-                  ) -> Dict[str, str]:
-  """sha256 of the IDX files these arrays would be (uncompressed): what the
-  official sums are of, so data from any source can be checked."""
-  arrays = {"train_images": train_images, "train_labels": train_labels,
-            "test_images": test_images, "test_labels": test_labels}
-  return {datasets.IDX_FILES[key]: idx.sha256(idx.encode_idx(array))
-          for key, array in arrays.items()}
+def _what(stem: str) -> str:
+  return "file" if stem in datasets.IDX_FILES.values() else f"{stem} split"
+
+
+def content_digest(images: np.ndarray, labels: np.ndarray) -> str:
+  """sha256 of a split's examples in any order: of the sorted sha256 of each
+  example's label byte and pixels (uint8)."""
+  flat = np.ascontiguousarray(images, np.uint8).reshape(len(images), -1)
+  rows = sorted(hashlib.sha256(bytes([int(label)]) + row.tobytes()).digest()
+                for row, label in zip(flat, labels))
+  digest = hashlib.sha256()
+  for row in rows:
+    digest.update(row)
+  return digest.hexdigest()
 
 
 def find_idx_file(data_dir: str, stem: str) -> str:
@@ -261,18 +283,100 @@ def load_tfds(dataset: str, tfds_data_dir: str) -> RawDataset:
         np.concatenate([b["label"] for b in batches]).astype(np.uint8))
   return RawDataset(*arrays["train"], *arrays["test"],
                     source=f"tfds:{tfds_data_dir}",
-                    checksums=idx_checksums(*arrays["train"],
-                                            *arrays["test"]))
+                    checksums={split: content_digest(*arrays[split])
+                               for split in ("train", "test")})
 
 
 def network_reachable(url: str, timeout: float = 3.0) -> bool:
-  """True when the host of `url` answers a TCP connection on port 443."""
-  host = urllib.parse.urlparse(url).hostname
+  """True when the download of `url` can start: the proxy that urllib would
+  use for it (`HTTPS_PROXY`, unless `NO_PROXY` names the host) or else the
+  host itself answers a TCP connection."""
+  parsed = urllib.parse.urlparse(url)
+  address = (parsed.hostname, parsed.port or 443)
+  proxy = urllib.request.getproxies().get(parsed.scheme)
+  if proxy and not urllib.request.proxy_bypass(parsed.hostname):
+    proxy_url = urllib.parse.urlparse(proxy if "://" in proxy
+                                      else f"http://{proxy}")
+    address = (proxy_url.hostname,
+               proxy_url.port or (443 if proxy_url.scheme == "https" else 80))
   try:
-    socket.create_connection((host, 443), timeout=timeout).close()
+    socket.create_connection(address, timeout=timeout).close()
     return True
   except OSError:
     return False
+
+
+def _downloaded(info: datasets.DatasetInfo, cache_dir: str) -> bool:
+  """Whether an earlier download left all four files in `cache_dir` (they
+  are verified again when read)."""
+  target = os.path.join(cache_dir, info.name)
+  return all(os.path.exists(os.path.join(target, stem + ".gz"))
+             for stem in datasets.IDX_FILES.values())
+
+
+# --- data_digest: the data a run reads, for the cache keys -------------------
+
+OFFICIAL_PREFIX = "official:"  # downloaded data: verified when read
+
+
+def data_digest(dataset: str, data_dir: Optional[str] = None,
+                tfds_data_dir: Optional[str] = None,
+                cache_dir: Optional[str] = None) -> str:
+  """A digest of the data `stage_raw_dataset` would read, from the same
+  source: sha256 over the names and stored bytes of the four IDX files of
+  `data_dir`, or of the prepared TFDS dataset's files; for a download,
+  `official:<dataset>`, since downloaded files are verified against the
+  official sums. Raises DataError where ingestion would (missing files)."""
+  info = datasets.get_dataset_info(dataset)
+  if data_dir:
+    files = _check_data_dir(data_dir)
+    return _files_digest([files[key] for key in sorted(files)])
+  if tfds_data_dir and _tfds_prepared(dataset, tfds_data_dir):
+    return "tfds:" + _files_digest(_tfds_files(dataset, tfds_data_dir))
+  return OFFICIAL_PREFIX + info.name
+
+
+def _files_digest(paths: List[str]) -> str:
+  digest = hashlib.sha256()
+  for path in paths:
+    name = os.path.basename(path)
+    with idx.file_errors(path):
+      with tf.io.gfile.GFile(path, "rb") as f:
+        file_digest = hashlib.sha256()
+        while True:
+          block = f.read(1 << 22)
+          if not block:
+            break
+          file_digest.update(block)
+    digest.update(json.dumps([name, file_digest.hexdigest()]).encode())
+  return digest.hexdigest()[:32]
+
+
+def _tfds_files(dataset: str, tfds_data_dir: str) -> List[str]:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  directory = str(tfds.builder(dataset, data_dir=tfds_data_dir).data_dir)
+  return sorted(os.path.join(root, name)
+                for root, _, names in tf.io.gfile.walk(directory)
+                for name in names)
+
+
+class DataChangedError(idx.DataError):
+  """The data changed between the run's start and its ingestion."""
+
+
+def check_unchanged(expected: str, dataset: str,
+                    data_dir: Optional[str] = None,
+                    tfds_data_dir: Optional[str] = None,
+                    cache_dir: Optional[str] = None) -> str:
+  """Raises DataChangedError unless the data still has digest `expected`
+  (the ingestion's cache key); returns the digest."""
+  actual = data_digest(dataset, data_dir, tfds_data_dir, cache_dir)
+  if actual != expected:
+    raise DataChangedError(
+        data_dir or tfds_data_dir or cache_dir or dataset,
+        "the data changed while this run was starting (replaced or edited "
+        "in place); rerun to ingest it as it is now")
+  return actual
 
 
 def download(info: datasets.DatasetInfo, cache_dir: str) -> str:

@@ -7,7 +7,9 @@ image is in `train` when a keyed hash of its pixels (BLAKE2b, keyed with
 eval images of the full run too), the same image is never in both splits,
 and the eval set a baseline is scored on never holds its own training
 images. Changing `train_fraction` or `SPLIT_KEY` changes the definition,
-which starts a new lineage (`PipelineConfig.model_name`). The shares are 7:3
+which starts a new lineage (`lineage_part`, in `PipelineConfig.model_name`:
+a model is never compared with one evaluated on another split). The shares
+are 7:3
 up to sampling noise (MNIST: 41,932 : 18,068; Fashion-MNIST: 41,998 :
 18,002). `seed` only orders the examples (and picks a quick run's subset),
 with a stateless Philox permutation that is the same on every machine.
@@ -20,12 +22,27 @@ import math
 from typing import Dict, Optional
 
 import numpy as np
-import tensorflow as tf
 
 SPLIT_NAMES = ("train", "eval", "test")
 # Part of the split definition: a new key is a new split (and lineage).
 SPLIT_KEY = b"mnist-tfx split v1"
+# The first definition, whose lineage (the default) names no split.
+ORIGINAL_SPLIT_KEY = b"mnist-tfx split v1"
+DEFAULT_TRAIN_FRACTION = 0.7
 _BATCH = 8192
+
+
+def lineage_part(train_fraction: float) -> Optional[str]:
+  """The split definition's part of a lineage name: None for the original
+  definition (`ORIGINAL_SPLIT_KEY`, 7:3), `split80` for another train share,
+  `split80-k1a2b3c` (a digest of the key) for another `SPLIT_KEY`."""
+  if train_fraction == DEFAULT_TRAIN_FRACTION and \
+      SPLIT_KEY == ORIGINAL_SPLIT_KEY:
+    return None
+  part = f"split{train_fraction * 100:g}".replace(".", "p")
+  if SPLIT_KEY != ORIGINAL_SPLIT_KEY:
+    part += "-k" + hashlib.sha256(SPLIT_KEY).hexdigest()[:6]
+  return part
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +60,7 @@ class Split:
 
 def shuffled_indices(n: int, seed: int) -> tf.Tensor:
   """A permutation of range(n) fixed by `seed` on every machine."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   with tf.device("/CPU:0"):
     return tf.random.experimental.stateless_shuffle(
         tf.range(n, dtype=tf.int64), seed=[seed, 0], alg="philox")
@@ -116,6 +134,7 @@ def split_dataset(train_images: np.ndarray, train_labels: np.ndarray,
 def _materialize(indices: np.ndarray, images: np.ndarray,
                  labels: np.ndarray) -> Split:
   """Gathers and scales the examples at `indices`, in order."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   images = tf.constant(images.reshape(len(images), -1))
   labels = tf.constant(labels)
 

@@ -8,8 +8,6 @@ from tfx.types.component_spec import ExecutionParameter
 from components import fingerprint
 from components.pusher import executor
 
-CODE = ("components.pusher", "serving")  # fingerprinted into the cache key
-
 
 class AtomicPusherSpec(standard_component_specs.PusherSpec):
   PARAMETERS = {**standard_component_specs.PusherSpec.PARAMETERS,
@@ -29,4 +27,4 @@ class AtomicPusher(Pusher):
     tfx_spec = Pusher(**kwargs).spec  # TFX's argument handling
     base_component.BaseComponent.__init__(self, spec=AtomicPusherSpec(
         **tfx_spec.exec_properties, **tfx_spec.inputs, **tfx_spec.outputs,
-        code_fingerprint=fingerprint.code_fingerprint(*CODE)))
+        code_fingerprint=fingerprint.code_fingerprint(executor.__name__)))

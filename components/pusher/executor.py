@@ -1,8 +1,10 @@
-"""TFX Pusher executor that pushes with `versions.push` (atomic, and
+"""TFX Pusher executor that pushes with `versions.push`: atomic, with the
+version's record inside it (`serving.registry`: the candidate's eval
+accuracy from the blessing, its source, what it was compared with), and
 compare-and-swap: only if the version in service is still the one the
 Evaluator compared the candidate with; otherwise `ServingChangedError`, in
-one line, and nothing is pushed). The registry entry of a new version keeps
-the candidate's eval accuracy from the blessing."""
+one line, and nothing is pushed. `registry.json`, the index of the records,
+is rebuilt after the push."""
 from __future__ import annotations
 
 import os
@@ -22,6 +24,19 @@ from serving import versions
 
 
 NEW_VERSION_KEY = "new_version"
+
+
+def push_record(model: types.Artifact, blessing: types.Artifact,
+                pipeline_run_id: str = "") -> Dict[str, Any]:
+  """What a pushed version's record says about it."""
+  record = {"source_model": model.uri,
+            "compared_with": blessing_lib.compared_with(blessing)}
+  accuracy = blessing_lib.candidate_accuracy(blessing)
+  if accuracy is not None:
+    record[registry.ACCURACY_KEY] = accuracy
+  if pipeline_run_id:
+    record["run_id"] = pipeline_run_id
+  return record
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -44,15 +59,16 @@ class Executor(tfx_pusher_executor.Executor):
     serving_model_dir = destination.filesystem.base_directory
     blessing = artifact_utils.get_single_instance(
         input_dict[standard_component_specs.MODEL_BLESSING_KEY])
+    model = artifact_utils.get_single_instance(
+        input_dict[standard_component_specs.MODEL_KEY])
+    context = getattr(self, "_context", None)
+    record = push_record(model, blessing,
+                         getattr(context, "pipeline_run_id", "") or "")
     with versions.serving_lock(serving_model_dir):
       serving_path, created = versions.push(
-          model_path, serving_model_dir,
+          model_path, serving_model_dir, record,
           expected=blessing_lib.compared_with(blessing))
-      if created:
-        model = artifact_utils.get_single_instance(
-            input_dict[standard_component_specs.MODEL_KEY])
-        registry.record_push(serving_model_dir, serving_path, model.uri,
-                             accuracy=blessing_lib.candidate_accuracy(blessing))
+      registry.rebuild_index(serving_model_dir)
     io_utils.copy_dir(model_path, model_push.uri)  # archive, as TFX does
     self._MarkPushed(model_push, pushed_destination=serving_path,
                      pushed_version=os.path.basename(serving_path))

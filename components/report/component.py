@@ -15,8 +15,6 @@ from components import artifact_types
 from components import fingerprint
 from components.report import executor
 
-CODE = ("components.report",)
-
 
 class ReportSpec(ComponentSpec):
   PARAMETERS = {
@@ -66,7 +64,7 @@ class Report(base_component.BaseComponent):
     super().__init__(ReportSpec(
         run_settings=json.dumps(run_settings, sort_keys=True, default=str),
         metadata_path=metadata_path,
-        code_fingerprint=fingerprint.code_fingerprint(*CODE),
+        code_fingerprint=fingerprint.code_fingerprint(executor.__name__),
         report=types.Channel(type=artifact_types.RunReport),
         report_markdown=types.Channel(type=artifact_types.Markdown),
         report_html=types.Channel(type=artifact_types.HTML),

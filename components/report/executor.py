@@ -72,6 +72,8 @@ def build_summary(input_dict: Dict[str, List[types.Artifact]],
       "source": prop(examples, "source"),
       # The official files of this dataset (False: unknown data, accepted).
       "source_verified": bool(prop(examples, "source_verified")),
+      # sources.data_digest of what was ingested (the cache key's).
+      "data_digest": prop(examples, "data_digest"),
       "model": summary_lib.trained_model(settings["trainer"], tuned),
       "split_counts": {s: _int(prop(examples, f"count_{s}"))
                        for s in ("train", "eval", "test")},

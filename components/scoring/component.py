@@ -15,8 +15,6 @@ from components import fingerprint
 from components import artifact_types
 from components.scoring import executor
 
-CODE = ("components.scoring", "components.ingestion.examples_io", "serving")
-
 
 class TestSplitScorerSpec(ComponentSpec):
   PARAMETERS = {"class_names": ExecutionParameter(type=str),
@@ -45,7 +43,7 @@ class TestSplitScorer(base_component.BaseComponent):
     super().__init__(TestSplitScorerSpec(
         examples=examples, model=model, baseline_model=baseline_model,
         class_names=json.dumps(list(class_names)),
-        code_fingerprint=fingerprint.code_fingerprint(*CODE),
+        code_fingerprint=fingerprint.code_fingerprint(executor.__name__),
         metrics=types.Channel(type=artifact_types.Metrics),
         confusion_matrix=types.Channel(
             type=artifact_types.ClassificationMetrics)))

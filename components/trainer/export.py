@@ -7,12 +7,12 @@
 - `serving_images`: pixels scaled to [0,1] (`images`, float32, the same
   shapes).
 
-All return `{'probabilities': float32 [N,10]}`. The pixel signatures check
-what they are given and fail with a clear message instead of answering
-confidently on input they would misread: another shape (e.g. a colour
-[N,28,28,3] image, which would otherwise become 3N predictions), or, for
-`serving_images`, values outside [0,1] (0–255 pixels belong to
-`serving_pixels`).
+All return `{'probabilities': float32 [N,10]}`. Each checks what it is
+given and fails with a clear message instead of answering confidently on
+input it would misread: for the pixel signatures, another shape (e.g. a
+colour [N,28,28,3] image, which would otherwise become 3N predictions);
+for `serving_images` and `serving_default`, values outside [0,1] (0–255
+pixels belong to `serving_pixels`).
 """
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ SHAPE_HELP = ("images must be 28x28 grayscale, shaped [N,28,28], [N,28,28,1] "
               "or [N,784]; got shape")
 RANGE_HELP = (f"{IMAGES_SIGNATURE} takes pixels scaled to [0,1]; send 0-255 "
               f"pixels to {PIXELS_SIGNATURE}; got min and max")
+EXAMPLES_RANGE_HELP = ("serving_default takes tf.Examples whose image holds "
+                       "pixels scaled to [0,1]; send 0-255 pixels to "
+                       f"{PIXELS_SIGNATURE}; got min and max")
 
 
 def _flat_pixels(images: tf.Tensor) -> tf.Tensor:
@@ -50,6 +53,16 @@ def _flat_pixels(images: tf.Tensor) -> tf.Tensor:
     return tf.reshape(images, [-1, 784])
 
 
+def _in_unit_range(pixels: tf.Tensor, message: str) -> tf.Tensor:
+  """`pixels`, after checking every value is in [0,1] (NaN is not)."""
+  low, high = tf.reduce_min(pixels), tf.reduce_max(pixels)
+  in_range = tf.logical_and(low >= 0.0, high <= 1.0)  # False for NaN too
+  with tf.control_dependencies([tf.debugging.Assert(
+      tf.logical_or(tf.equal(tf.size(pixels), 0), in_range),
+      [message, low, high])]):
+    return tf.identity(pixels)
+
+
 def serving_signatures(model: keras.Model):
   """Returns the signatures dict for `model.save`."""
 
@@ -59,18 +72,15 @@ def serving_signatures(model: keras.Model):
     features = tf.io.parse_example(
         examples, {examples_io.IMAGE_KEY:
                    examples_io.FEATURE_SPEC[examples_io.IMAGE_KEY]})
-    return {OUTPUT_KEY: model(features[examples_io.IMAGE_KEY], training=False)}
+    pixels = _in_unit_range(features[examples_io.IMAGE_KEY],
+                            EXAMPLES_RANGE_HELP)
+    return {OUTPUT_KEY: model(pixels, training=False)}
 
   @tf.function(input_signature=[
       tf.TensorSpec(None, tf.float32, name="images")])
   def serve_images(images):
-    pixels = _flat_pixels(images)
-    low, high = tf.reduce_min(pixels), tf.reduce_max(pixels)
-    in_range = tf.logical_and(low >= 0.0, high <= 1.0)  # False for NaN too
-    with tf.control_dependencies([tf.debugging.Assert(
-        tf.logical_or(tf.equal(tf.size(pixels), 0), in_range),
-        [RANGE_HELP, low, high])]):
-      return {OUTPUT_KEY: model(tf.identity(pixels), training=False)}
+    pixels = _in_unit_range(_flat_pixels(images), RANGE_HELP)
+    return {OUTPUT_KEY: model(pixels, training=False)}
 
   @tf.function(input_signature=[
       tf.TensorSpec(None, tf.uint8, name="pixels")])

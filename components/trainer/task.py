@@ -34,6 +34,9 @@ EPOCH_SECONDS_KEY = "epoch_seconds"
 BEST_EPOCH_KEY = "best_epoch"  # in history.json: the exported epoch (0-based)
 # The exported model is the epoch with the highest accuracy on `eval`.
 BEST_METRIC = "val_accuracy"
+# In `custom_config`: the fingerprint of the code run_fn runs (the cache key,
+# and the key of the backup an interrupted training resumes from).
+CODE_FINGERPRINT_KEY = "code_fingerprint"
 
 
 def distribution_strategy(required_gpus: int = 0) -> tf.distribute.Strategy:
@@ -212,9 +215,13 @@ def run_fn(fn_args) -> None:
 
 
 def _backup_dir(fn_args, config: hparams.TrainerConfig) -> str:
-  """A directory that is the same for a retry of the same training."""
+  """A directory that is the same for a retry of the same training: the
+  same data, settings and code (the Trainer's code fingerprint), so a
+  backup of other code's training is never resumed."""
+  code = (fn_args.custom_config or {}).get(CODE_FINGERPRINT_KEY)
   key = hashlib.sha1(json.dumps(
-      [sorted(fn_args.train_files), dataclasses.asdict(config)]).encode())
+      [sorted(fn_args.train_files), dataclasses.asdict(config),
+       code]).encode())
   trainer_root = os.path.dirname(os.path.dirname(
       fn_args.model_run_dir.rstrip("/")))
   return os.path.join(trainer_root, "resume", key.hexdigest()[:16])

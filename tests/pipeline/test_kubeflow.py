@@ -24,7 +24,8 @@ IMAGE = "registry.example/mnist-tfx:1"
 GPU_IMAGE = "registry.example/mnist-tfx:1-gpu"
 # The DAG's edges: every task and the tasks it must wait for.
 EXPECTED_UPSTREAM = {
-    "MnistExampleGen": set(),
+    "DataFingerprint": set(),
+    "MnistExampleGen": {"DataFingerprint"},
     "ImportSchemaGen": set(),
     "StatisticsGen": {"MnistExampleGen"},
     "ExampleValidator": {"StatisticsGen", "ImportSchemaGen"},
@@ -67,6 +68,9 @@ def _upstream(task):
   deps = set(task.get("dependentTasks", []))
   for artifact in task.get("inputs", {}).get("artifacts", {}).values():
     deps.add(artifact["taskOutputArtifact"]["producerTask"])
+  for parameter in task.get("inputs", {}).get("parameters", {}).values():
+    if "taskOutputParameter" in parameter:
+      deps.add(parameter["taskOutputParameter"]["producerTask"])
   return deps
 
 
@@ -93,7 +97,8 @@ def test_compiled_spec_has_the_dag_image_and_settings(tmp_path):
   constants = {(name, key): p["runtimeValue"]["constant"]
                for name, task in tasks.items()
                for key, p in task.get("inputs", {}).get("parameters",
-                                                          {}).items()}
+                                                          {}).items()
+               if "runtimeValue" in p}
   assert constants["MnistExampleGen", "data_dir"] == "gs://bucket/fashion"
   assert constants["MnistExampleGen", "dataset"] == "fashion_mnist"
   assert constants["ImportSchemaGen", "schema_file"] == \
@@ -105,8 +110,14 @@ def test_compiled_spec_has_the_dag_image_and_settings(tmp_path):
   assert json.loads(constants["Trainer", "custom_config"])["model"] == \
       "dense_512"
   assert constants["Trainer", "run_fn"] == "components.trainer.task.run_fn"
-  # The baseline lookup and the report never come from cache; the rest may.
-  uncached = {"LatestPushedModel", "Report"}
+  # The data's digest is read by each run, the ingestion keyed by it.
+  assert constants["DataFingerprint", "data_dir"] == "gs://bucket/fashion"
+  assert tasks["MnistExampleGen"]["inputs"]["parameters"]["data_digest"] == {
+      "taskOutputParameter": {"producerTask": "DataFingerprint",
+                              "outputParameterKey": "digest"}}
+  # The data's digest, the baseline lookup and the report never come from
+  # cache; the rest may.
+  uncached = {"DataFingerprint", "LatestPushedModel", "Report"}
   for name, task in tasks.items():
     assert task["cachingOptions"] == {"enableCache": name not in uncached}
   # Metrics and the report as KFP's own types, which its UI displays.
@@ -237,19 +248,19 @@ def installed_copy(tmp_path_factory):
   return target
 
 
-def _emulate(spec, root, mode, installed_copy, cache=None):
+def _emulate(spec, root, mode, installed_copy, cache=None, until=None):
   return kfp_emulator.run_spec(
       spec, root, mode=mode, install_dir=installed_copy,
       path_map={kubeflow_runner.IMAGE_SCHEMAS_DIR:
                 os.path.join(installed_copy, "schemas")},
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cache=cache,
-      log=lambda _: None)
+      log=lambda _: None, until=until)
 
 
-def _fake_run_config(tmp_path, **trainer):
+def _fake_run_config(tmp_path, gz=True, **trainer):
   from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
   return config_lib.PipelineConfig(
-      dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data"),
+      dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data", gz=gz),
       min_accuracy=0.0, trainer=hparams.TrainerConfig(
           model="dense_100_relu", **{"epochs": 2, **trainer}))
 
@@ -328,7 +339,8 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
   if mode == "oss":  # every form of the open-source hand-over was met
     assert set(first.forms) == set(kfp_emulator.OSS_FORMS)
   out = first.outputs
-  serving = str(tmp_path / "root" / "serving" / "mnist")
+  serving = str(tmp_path / "root" / "serving" / config_lib.PipelineConfig(
+      min_accuracy=0.0).model_name)
   assert out["LatestPushedModel"]["model"]["metadata"]["found"] == 0
   assert out["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
   pushed = out["Pusher"]["pushed_model"]["metadata"]
@@ -377,8 +389,9 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
     assert "components" not in kubeflow_summary  # the KFP UI shows them
 
   second = _emulate(spec, str(tmp_path / "run2"), mode, installed_copy, cache)
-  assert sorted(second.executed) == ["Evaluator", "LatestPushedModel",
-                                     "Pusher", "Report", "TestSplitScorer"]
+  assert sorted(second.executed) == ["DataFingerprint", "Evaluator",
+                                     "LatestPushedModel", "Pusher", "Report",
+                                     "TestSplitScorer"]
   baseline = second.outputs["LatestPushedModel"]["model"]["metadata"]
   assert baseline["found"] == 1
   assert baseline["version_dir"] == pushed["pushed_destination"]
@@ -390,6 +403,40 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
       "new_version"] == 0
   assert versions.existing_versions(serving) == [
       int(pushed["pushed_version"])]
+
+
+@pytest.mark.slow
+def test_compiled_spec_ingests_data_replaced_in_place_again(tmp_path,
+                                                           installed_copy):
+  """Each run of a compiled spec reads the data when it starts (the
+  `DataFingerprint` task, never cached) and hands its digest to the
+  ingestion as a parameter, which KFP's cache keys: unchanged data reuses
+  the ingestion; a training image changed in place, size and time kept, is
+  ingested again (before: the ingestion's key held the path only, and KFP's
+  cache reused the old examples)."""
+  from tests.pipeline.test_faults import _invert_first_image  # pylint: disable=g-import-not-at-top
+  config = _fake_run_config(tmp_path, gz=False)
+  spec = kubeflow_runner.compile_pipeline_spec(
+      config, config_lib.KubeflowConfig(
+          image=IMAGE, pipeline_root=str(tmp_path / "root"),
+          allow_local_paths=True))
+  cache = {}
+  runs = []
+  for name in ("run1", "run2", "run3"):
+    if name == "run3":
+      _invert_first_image(os.path.join(config.data_dir,
+                                       "train-images-idx3-ubyte"))
+    runs.append(_emulate(spec, str(tmp_path / name), "oss", installed_copy,
+                         cache, until="MnistExampleGen"))
+  data_tasks = ("DataFingerprint", "MnistExampleGen")
+  assert [([t for t in r.executed if t in data_tasks],
+           [t for t in r.cached if t in data_tasks]) for r in runs] == [
+      (["DataFingerprint", "MnistExampleGen"], []),
+      (["DataFingerprint"], ["MnistExampleGen"]),
+      (["DataFingerprint", "MnistExampleGen"], [])]
+  digests = [r.outputs["MnistExampleGen"]["examples"]["metadata"][
+      "data_digest"] for r in runs]
+  assert digests[0] == digests[1] != digests[2]
 
 
 @pytest.mark.slow
@@ -426,7 +473,8 @@ def test_compiled_spec_runs_on_s3_under_the_oss_driver(tmp_path, s3_server,
     pytest.fail(str(e))
   pushed = result.outputs["Pusher"]["pushed_model"]["metadata"]
   assert pushed["pushed"] == 1
-  assert pushed["pushed_destination"].startswith("s3://kfp/serving/mnist/")
+  assert pushed["pushed_destination"].startswith(
+      f"s3://kfp/serving/{config.model_name}/")
   assert result.outputs["Trainer"]["model"]["uri"].startswith("s3://kfp/root/")
   # The pushed model loads from s3:// and classifies.
   load = subprocess.run(

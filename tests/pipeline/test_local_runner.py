@@ -181,20 +181,25 @@ def test_unchanged_run_key_sees_settings_code_data_and_service(
   assert key == local_runner.unchanged_run_key(config)
   assert local_runner.unchanged_run_key(dataclasses.replace(
       config, seed=7)) != key
-  data_file = os.path.join(fake_data_dir, os.listdir(fake_data_dir)[0])
-  os.utime(data_file, ns=(0, 0))  # a data file replaced in place
-  touched = local_runner.unchanged_run_key(config)
-  assert touched != key
+  data_file = os.path.join(fake_data_dir, "t10k-labels-idx1-ubyte.gz")
+  os.utime(data_file, ns=(0, 0))  # touched: the same data
+  assert local_runner.unchanged_run_key(config) == key
+  from components.ingestion import idx  # pylint: disable=g-import-not-at-top
+  labels = idx.parse_labels(idx.read_bytes(data_file), data_file)
+  idx.write_idx(data_file, labels[::-1].copy())  # replaced in place
+  replaced = local_runner.unchanged_run_key(config)
+  assert replaced != key
   serving = os.path.join(config.serving_model_dir, "1700000000")
   os.makedirs(serving)
   open(os.path.join(serving, "saved_model.pb"), "w").close()  # a push
   pushed = local_runner.unchanged_run_key(config)
-  assert pushed != touched
+  assert pushed != replaced
   from components import fingerprint  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(fingerprint, "code_fingerprint", lambda *m: "edited")
+  monkeypatch.setattr(fingerprint, "project_fingerprint", lambda: "edited")
   assert local_runner.unchanged_run_key(config) != pushed
   for never in (dict(enable_cache=False), dict(rerun_from="Trainer"),
-                dict(data_dir="s3://bucket/mnist")):
+                dict(data_dir="s3://bucket/mnist"),
+                dict(data_dir=str(tmp_path / "missing"))):
     assert local_runner.unchanged_run_key(dataclasses.replace(
         config, **never)) is None
 
@@ -203,8 +208,8 @@ def test_only_a_candidate_in_service_counts_as_seen_in_service(
     fake_data_dir, tmp_path):
   config = config_lib.PipelineConfig(dataset="mnist", data_dir=fake_data_dir,
                                      output_dir=str(tmp_path / "out"))
-  state = local_runner.run_state(config)
-  assert state["in_service"] == versions.NO_VERSION
+  state = local_runner.run_state(config, local_runner.observe(config))
+  assert json.loads(state["in_service"])["version_dir"] is None
   def push(version):
     path = os.path.join(config.serving_model_dir, version)
     os.makedirs(path)
@@ -212,8 +217,8 @@ def test_only_a_candidate_in_service_counts_as_seen_in_service(
     return path
   mine = push("1700000000")
   pushed = {"pushed_to": mine}
-  assert local_runner.state_after(config, state, pushed)["in_service"] == (
-      "1700000000")
+  assert json.loads(local_runner.state_after(config, state, pushed)[
+      "in_service"])["version_dir"] == mine
   # Refused: the run saw what is in service before it.
   assert local_runner.state_after(config, state, {"pushed_to": None}) == state
   # Another run pushed after this one: a rerun must compare with that.
@@ -249,7 +254,7 @@ def test_bad_data_fails_in_one_line_and_pushes_nothing(tmp_path):
   assert errors == [f"error: DataError: {broken}: not a gzip file (the name "
                     "ends in .gz)"], result.stderr[-2000:]
   assert not os.path.exists(out / "serving")
-  config = config_lib.PipelineConfig(dataset="mnist", output_dir=str(out))
+  config = config_lib.PipelineConfig.from_env(env)
   record = run_record.RunRecord(run_record.sqlite_store(config.metadata_path),
                                  config.pipeline_name)
   assert record.state("MnistExampleGen") == "FAILED"

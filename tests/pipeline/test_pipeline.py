@@ -1,4 +1,8 @@
 """The TFX wiring: component parameters (cache keys) and the DAG's shape."""
+import dataclasses
+
+import pytest
+
 from components import fingerprint
 from components.ingestion import component as ingestion_component
 from components.pusher.component import AtomicPusher
@@ -9,20 +13,21 @@ from pipeline import pipeline as pipeline_lib
 def test_ingestion_parameters_are_part_of_the_cache_key():
   gen = ingestion_component.MnistExampleGen(
       dataset="fashion_mnist", seed=7, train_fraction=0.8, max_examples=100,
-      data_dir="/data")
+      data_dir="/data", data_digest="abc")
   props = gen.exec_properties
   assert props["dataset"] == "fashion_mnist"
   assert (props["seed"], props["train_fraction"], props["max_examples"]) == (
       7, 0.8, 100)
+  assert props["data_digest"] == "abc"
   assert props["code_fingerprint"] == fingerprint.code_fingerprint(
-      "components.ingestion")
+      "components.ingestion.executor")
   assert gen.outputs["examples"].type_name == "Examples"
 
 
 def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
     tmp_path):
   config = config_lib.PipelineConfig(output_dir=str(tmp_path))
-  dag = pipeline_lib.create_pipeline_from_config(config)
+  dag = pipeline_lib.create_pipeline_from_config(config, data_digest="d")
   nodes = {node.id: node for node in dag.components}
   assert set(nodes) == {
       "MnistExampleGen", "StatisticsGen", "ImportSchemaGen",
@@ -55,6 +60,38 @@ def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
   assert config_lib.PipelineConfig(seed=7).model_name == "mnist"
 
 
+@pytest.mark.parametrize("settings,loose", [
+    ({}, ()), ({"min_accuracy": 0.95, "max_accuracy_drop": 0.001}, ()),
+    ({"min_accuracy": 0.5}, ("MIN_ACCURACY", "MIN_CLASS_ACCURACY")),
+    ({"min_accuracy": 0.95, "min_class_accuracy": 0.5},
+     ("MIN_CLASS_ACCURACY",)),
+    ({"max_accuracy_drop": 0.01}, ("MAX_ACCURACY_DROP",)),
+    ({"max_class_accuracy_drop": 0.06}, ("MAX_CLASS_ACCURACY_DROP",)),
+    ({"dataset": "fashion_mnist", "max_class_accuracy_drop": 0.2}, ()),
+])
+def test_a_gate_looser_than_the_defaults_is_a_lineage_of_its_own(settings,
+                                                                 loose):
+  """Only a stricter or default gate may push into a lineage; a looser one
+  (`loose_gate_settings` names what) gets `-loose` unless allowed."""
+  config = config_lib.PipelineConfig(**settings)
+  assert config.loose_gate_settings == loose
+  assert config.lineage_parts == (("loose",) if loose else ())
+  allowed = dataclasses.replace(config, allow_loose_gate=True)
+  assert allowed.lineage_parts == ()
+
+
+def test_a_new_split_key_is_a_lineage_of_its_own(monkeypatch):
+  """`split.py` says a new SPLIT_KEY is a new split definition: its models
+  are never compared with models evaluated on the old split."""
+  from components.ingestion import split  # pylint: disable=g-import-not-at-top
+  assert config_lib.PipelineConfig().model_name == "mnist"
+  monkeypatch.setattr(split, "SPLIT_KEY", b"mnist-tfx split v2")
+  renamed = config_lib.PipelineConfig().model_name
+  assert renamed.startswith("mnist_split70-k") and renamed != "mnist"
+  assert config_lib.PipelineConfig(train_fraction=0.8).model_name.startswith(
+      "mnist_split80-k")
+
+
 def _caching(ir):
   return {n.pipeline_node.node_info.id:
           n.pipeline_node.execution_options.caching_options.enable_cache
@@ -63,24 +100,29 @@ def _caching(ir):
 
 def test_the_baseline_lookup_is_cached_only_while_the_model_in_service_is(
     tmp_path):
-  """The compiled node is cached, and the version in service is one of its
-  parameters (part of its cache key): a push makes the next run look again."""
+  """The compiled node is cached, and the serving directory's state is one
+  of its parameters (part of its cache key): a push makes the next run look
+  again. The data's digest is the ingestion's parameter likewise."""
   config = config_lib.PipelineConfig(output_dir=str(tmp_path))
   keys = []
-  for state in ("none", "1795647719"):
+  for state, digest in (('{"version_dir": null}', "d1"),
+                        ('{"version_dir": "/s/1795647719"}', "d2")):
     ir = pipeline_lib.compile_for_local(pipeline_lib.create_pipeline_from_config(
-        config, serving_state=state))
+        config, in_service=state, data_digest=digest))
     assert _caching(ir)["LatestPushedModel"] is True
-    node = next(n.pipeline_node for n in ir.nodes
-                if n.pipeline_node.node_info.id == "LatestPushedModel")
-    keys.append(node.parameters.parameters["serving_state"]
-                .field_value.string_value)
-  assert keys == ["none", "1795647719"]
+    nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
+    assert "DataFingerprint" not in nodes  # read by the runner itself
+    keys.append((nodes["LatestPushedModel"].parameters.parameters[
+        "in_service"].field_value.string_value, nodes[
+            "MnistExampleGen"].parameters.parameters[
+                "data_digest"].field_value.string_value))
+  assert keys == [('{"version_dir": null}', "d1"),
+                  ('{"version_dir": "/s/1795647719"}', "d2")]
 
 
 def test_rerun_from_recomputes_that_component_and_everything_after(tmp_path):
   dag = pipeline_lib.create_pipeline_from_config(
-      config_lib.PipelineConfig(output_dir=str(tmp_path)))
+      config_lib.PipelineConfig(output_dir=str(tmp_path)), data_digest="d")
   # Everything may come from the cache but the report of the run itself.
   caching = _caching(pipeline_lib.compile_for_local(dag))
   assert {n for n, cached in caching.items() if not cached} == {"Report"}
@@ -92,7 +134,6 @@ def test_rerun_from_recomputes_that_component_and_everything_after(tmp_path):
                                                     rerun_from="Evaluator"))
   assert {n for n, cached in caching.items() if not cached} == {
       "Evaluator", "TestSplitScorer", "Pusher", "Report"}
-  import pytest  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match="unknown component 'Trainr'; choose "
                      "one of"):
     pipeline_lib.compile_for_local(dag, rerun_from="Trainr")

@@ -200,7 +200,8 @@ def test_unwritable_output_or_serving_dir_fails_fast_and_keeps_service(
   in one line; the model in service stays."""
   with _tmpfs(tmp_path / "ro", "4m") as mount:
     serving_root = os.path.join(mount, "serving")
-    model_name = config_lib.PipelineConfig(max_examples=3000).model_name
+    model_name = config_lib.PipelineConfig.from_env(
+        _env("/nonexistent", tmp_path)).model_name
     previous, _ = versions.push(_saved_model(tmp_path / "m"),
                                   os.path.join(serving_root, model_name),
                                   now=1)
@@ -252,7 +253,7 @@ def test_full_disk_during_push_leaves_the_model_in_service(trained,
   with _tmpfs(tmp_path / "disk", f"{size + 64 * 1024}") as mount:
     serving = os.path.join(mount, config.model_name)
     shutil.copytree(previous_model, os.path.join(serving, "1"))
-    registry.record_push(serving, os.path.join(serving, "1"), "earlier")
+    registry.rebuild_index(serving)
     registry_before = open(registry.registry_path(serving)).read()
     faulty = dataclasses.replace(
         config, serving_dir=mount,

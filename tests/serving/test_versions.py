@@ -1,5 +1,6 @@
 """Pushing: TF Serving layout, atomic rename, never overwrite."""
 import errno
+import json
 import fcntl
 import os
 import shutil
@@ -226,3 +227,68 @@ def test_pushes_into_one_serving_directory_are_serialized(tmp_path):
       fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free now
   finally:
     holder.kill()
+
+
+def test_each_version_carries_its_record(tmp_path):
+  """The record is inside the version (written before it appears), and is
+  not part of the model: the same model is not pushed twice."""
+  serving = str(tmp_path / "serving")
+  model = _fake_saved_model(tmp_path / "a", "m")
+  path, _ = versions.push(model, serving, {"accuracy": 0.97}, now=3)
+  with open(os.path.join(path, versions.RECORD_FILE)) as f:
+    record = json.load(f)
+  assert record["accuracy"] == 0.97 and record["version"] == 3
+  assert versions.push(model, serving, {"accuracy": 0.97}, now=4) == (path,
+                                                                        False)
+
+
+def test_a_version_is_on_disk_before_it_appears(tmp_path, monkeypatch):
+  """Every file of a local push, its record included, and every directory
+  are flushed to disk (fsync) before the rename that makes the version
+  appear, and the rename itself after: a power loss cannot leave a version
+  whose saved_model.pb is empty."""
+  serving = str(tmp_path / "serving")
+  model = _fake_saved_model(tmp_path / "a", "m")
+  with open(os.path.join(model, "variables", "variables.index"), "w") as f:
+    f.write("index")
+  events = []
+  real_fsync, real_rename = os.fsync, os.rename
+
+  def fsync(fd):
+    events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+    real_fsync(fd)
+
+  def rename(source, target):
+    events.append(("rename", source, target))
+    real_rename(source, target)
+
+  monkeypatch.setattr(os, "fsync", fsync)
+  monkeypatch.setattr(os, "rename", rename)
+  path, _ = versions.push(model, serving, now=9)
+  (at, staging), = [(i, e[1]) for i, e in enumerate(events)
+                    if e[0] == "rename"]
+  synced_before = {e[1] for e in events[:at] if e[0] == "fsync"}
+  for relative in ("saved_model.pb", "variables/variables.index", "variables",
+                   ""):
+    assert os.path.normpath(os.path.join(staging, relative)) in \
+        synced_before, relative
+  assert os.path.join(staging, versions.RECORD_FILE) in synced_before
+  assert ("fsync", serving) in events[at + 1:]
+  assert sorted(os.listdir(path)) == sorted(
+      ["saved_model.pb", "variables", versions.RECORD_FILE])
+
+
+def test_a_file_uri_serving_dir_is_a_local_one(tmp_path):
+  """`file://` is this machine's disk: staged, renamed and locked like a
+  path (before: treated as an object store, with push claims and no
+  rename)."""
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.PipelineConfig.from_env(
+      {"SERVING_DIR": f"file://{tmp_path}/models"})
+  assert config.serving_model_dir == f"{tmp_path}/models/mnist"
+  serving = f"file://{tmp_path}/serving"
+  with versions.serving_lock(serving):
+    path, created = versions.push(_fake_saved_model(tmp_path / "a"), serving,
+                                  now=5)
+  assert created and path == f"{serving}/5"
+  assert sorted(os.listdir(tmp_path / "serving")) == [versions.LOCK_FILE, "5"]

@@ -116,8 +116,8 @@ def _lookup(serving, tmp_path):
 def _in_service(serving, tmp_path, k, accuracy, now):
   """Pushes model k (answers `p<k>`) as if it had scored `accuracy`."""
   path, _ = versions.push(_save_model(tmp_path / f"push{now}", k),
-                            str(serving), now=now)
-  registry.record_push(str(serving), path, f"trainer/{now}", accuracy)
+                          str(serving), {"source_model": f"trainer/{now}",
+                                         "accuracy": accuracy}, now=now)
   return path
 
 
@@ -216,9 +216,10 @@ def test_a_blessed_push_records_its_accuracy_and_swaps_only_its_baseline(
 
   pushed = push("pushed")
   version = int(pushed.get_string_custom_property("pushed_version"))
-  assert registry.entry_for(str(serving), version)["accuracy"] == \
+  assert registry.record_of(str(serving), version)["accuracy"] == \
       pytest.approx(0.9995)
-  assert registry.best_entry(str(serving))["version"] == version
+  assert registry.best_record(registry.records(str(serving)))["version"] == \
+      version
   # The same blessing again: the model in service is no longer the one it was
   # compared with (100), so nothing is pushed.
   with pytest.raises(versions.ServingChangedError,

@@ -62,3 +62,27 @@ def test_other_shapes_are_refused_not_misread(served, shape):
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match="images must be 28x28 grayscale"):
       signatures[name](tf.zeros(shape, dtype))
+
+
+def test_tf_examples_with_0_255_pixels_are_refused(served):
+  """`serving_default` (serialized tf.Examples) checks the range too:
+  before, 0-255 floats in the `image` feature got confident, wrong answers
+  while `serving_images` refused the same pixels. Scaled pixels score as
+  `serving_images` does."""
+  signatures, images, labels = served
+
+  def examples(pixels):
+    return tf.constant([tf.train.Example(features=tf.train.Features(feature={
+        "image": tf.train.Feature(float_list=tf.train.FloatList(
+            value=row))})).SerializeToString()
+                        for row in pixels.reshape(-1, 784)])
+
+  scaled = (images / 255.0).astype(np.float32)
+  assert _accuracy(signatures["serving_default"], examples(scaled),
+                   labels) == _accuracy(signatures[export.IMAGES_SIGNATURE],
+                                        tf.constant(scaled), labels)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="serving_default takes tf.Examples whose image "
+                     "holds pixels scaled to \\[0,1\\]; send 0-255 pixels to "
+                     "serving_pixels"):
+    signatures["serving_default"](examples(images.astype(np.float32)))

@@ -270,3 +270,49 @@ def test_restarted_training_resumes_from_its_backup(examples_dir, tmp_path):
   assert epochs_run == [2, 3]  # epochs 0 and 1 were not trained again
   assert len(history["loss"]) == 2
   assert history["epoch"] == [2, 3]  # recorded in history.json
+
+
+def test_a_backup_of_other_code_is_never_resumed(examples_dir, tmp_path,
+                                                 monkeypatch):
+  """The Trainer (`run_fn`) killed after epoch 2 of 4 resumes at epoch 3
+  when rerun with the same data, settings and code; after an edit of the
+  code (another code fingerprint in its cache key) it trains from epoch 1
+  (before: it went on from the old code's weights)."""
+  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
+  config = hparams.TrainerConfig(model="dense_20x2", epochs=4, batch_size=32,
+                                 early_stopping_patience=0)
+
+  def fn_args(run, code):
+    trainer_root = tmp_path / "Trainer"
+    return fn_args_utils.FnArgs(
+        train_files=_files(examples_dir, "train"),
+        eval_files=_files(examples_dir, "eval"),
+        serving_model_dir=str(trainer_root / "model" / run / "Format-Serving"),
+        model_run_dir=str(trainer_root / "model_run" / run),
+        custom_config={**config.to_custom_config(),
+                       "code_fingerprint": code})
+
+  class Crash(keras.callbacks.Callback):
+
+    def on_epoch_end(self, epoch, logs=None):
+      if epoch == 1:
+        raise RuntimeError("simulated kill")
+
+  real_fit = keras.Model.fit
+
+  def crashing_fit(self, *args, callbacks=(), **kwargs):
+    return real_fit(self, *args, callbacks=list(callbacks) + [Crash()],
+                    **kwargs)
+
+  def epochs_of(run):
+    with open(tmp_path / "Trainer" / "model_run" / run /
+              task.HISTORY_FILE) as f:
+      return json.load(f)["epoch"]
+
+  monkeypatch.setattr(keras.Model, "fit", crashing_fit)
+  with pytest.raises(RuntimeError, match="simulated kill"):
+    task.run_fn(fn_args("1", "original"))
+  monkeypatch.setattr(keras.Model, "fit", real_fit)
+  for code, epochs in (("edited", [0, 1, 2, 3]), ("original", [2, 3])):
+    task.run_fn(fn_args(code, code))
+    assert epochs_of(code) == epochs, code
