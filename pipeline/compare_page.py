@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+from matplotlib import ticker  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from components.report import render  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -42,6 +43,7 @@ def plot_validation_curves(entries: List[Dict[str, Any]], path: str) -> None:
                 color=color)
   for ax, metric in zip(axes, ("validation accuracy", "validation loss")):
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per epoch (eval split)")
     ax.grid(True, alpha=0.3)
@@ -68,7 +70,7 @@ def plot_accuracy(entries: List[Dict[str, Any]], path: str) -> None:
   low = min(values) if values else 0.0
   ax.set_ylim(max(0.0, low - 0.05), 1.0)
   ax.set_title("accuracy per model")
-  ax.legend(loc="lower right", fontsize=8)
+  ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
@@ -128,7 +130,7 @@ def write_page(result: Dict[str, Any], directory: str) -> Dict[str, str]:
                                                         CURVES_FILE))
   plot_accuracy(result["models"], os.path.join(directory, ACCURACY_FILE))
   pictures = {"Accuracy per model": ACCURACY_FILE,
-              "Validation curves": CURVES_FILE}
+              "Validation curves (ringed: the exported epoch)": CURVES_FILE}
   paths = {"json": os.path.join(directory, JSON_FILE),
            "markdown": os.path.join(directory, MARKDOWN_FILE),
            "html": os.path.join(directory, HTML_FILE)}
