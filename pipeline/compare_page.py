@@ -83,7 +83,8 @@ def _fmt(value: Optional[float], digits: int = 4) -> str:
 def render_markdown(result: Dict[str, Any], pictures: Dict[str, str]) -> str:
   """The page's text; `pictures`: {caption: address (file or data: URI)}."""
   entries = result["models"]
-  counts = result.get("split_counts") or {}
+  counts = {k: f"{v:,}" if isinstance(v, int) else v
+            for k, v in (result.get("split_counts") or {}).items()}
   lines = [
       f"# Model comparison: {result['dataset']}",
       "",
