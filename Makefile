@@ -65,6 +65,16 @@ browser:  ## install Debian's chromium and chromium-driver if missing (apt-get; 
 run-local: install  ## run the whole DAG locally (DATASET=, DATA_DIR=, MODEL=, EPOCHS=, ...)
 	$(PY) -m pipeline.local_runner
 
+.PHONY: runs compare tensorboard
+runs: install  ## the runs of OUTPUT_DIR, one row each (SORT=date|accuracy, JSON=1)
+	@$(PY) -m mnist_tfx runs $(if $(SORT),--sort $(SORT)) $(if $(filter 1,$(JSON)),--json)
+
+compare: install  ## train each of MODELS="a b ..." in turn, write OUTPUT_DIR/compare/compare.html (DATASET=, DATA_DIR=, ...)
+	$(PY) -m mnist_tfx compare $(MODELS)
+
+tensorboard: install  ## TensorBoard on OUTPUT_DIR: every run's curves, settings and results (HParams); TENSORBOARD_PORT=6006
+	$(VENV)/bin/tensorboard --logdir "$(or $(OUTPUT_DIR),outputs)" --port $(or $(TENSORBOARD_PORT),6006)
+
 models: install  ## list model presets and optimizers
 	@$(PY) -m mnist_tfx models
 

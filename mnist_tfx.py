@@ -3,6 +3,8 @@
   mnist-tfx run        same as `make run-local` (settings from environment)
   mnist-tfx models     model presets and optimizers
   mnist-tfx predict    classify images (see `mnist-tfx predict --help`)
+  mnist-tfx runs       the runs of OUTPUT_DIR, one row each (--sort, --json)
+  mnist-tfx compare    train each of MODELS in turn, write one comparison page
 """
 from __future__ import annotations
 
@@ -63,6 +65,46 @@ def _predict(args) -> int:
   return 0
 
 
+def _runs(args) -> int:
+  from pipeline import runs  # pylint: disable=g-import-not-at-top
+  try:
+    output_dir = args.output_dir or runs.default_output_dir()
+    print(runs.main(output_dir, sort=args.sort, as_json=args.json))
+  except (OSError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  return 0
+
+
+def _compare(args) -> int:
+  from pipeline import compare  # pylint: disable=g-import-not-at-top
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  names = args.models or os.environ.get("MODELS", "").split()
+  try:
+    compare.check_models(names)  # before anything is trained
+    config = config_lib.PipelineConfig.from_env()
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  try:
+    result = compare.compare(config, names)
+  except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    return 130
+  except Exception as e:  # pylint: disable=broad-except
+    if os.environ.get("VERBOSE"):
+      raise
+    print(f"error: {local_runner.one_line(local_runner.root_cause(e))}",
+          file=sys.stderr)
+    return 1
+  for e in result["models"]:
+    print(f"{e['model']:<24} eval {e['eval_accuracy']:.4f}  test "
+          f"{e['test_accuracy']:.4f}  {e['verdict']}")
+  print(f"comparison: {result['page']['html']}")
+  return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(prog="mnist-tfx", description=__doc__,
                                    formatter_class=argparse.RawTextHelpFormatter)
@@ -80,7 +122,24 @@ def main(argv: Optional[List[str]] = None) -> int:
   predict_parser.add_argument(
       "--limit", type=int, default=10,
       help="classify at most this many images of an IDX file (default 10)")
+  runs_parser = commands.add_parser(
+      "runs", help="the runs of OUTPUT_DIR, one row each")
+  runs_parser.add_argument("--sort", choices=("date", "accuracy"),
+                           default="date", help="date (oldest first, the "
+                           "default) or accuracy (best test accuracy first)")
+  runs_parser.add_argument("--json", action="store_true",
+                           help="the rows as JSON, for scripts")
+  runs_parser.add_argument("--output-dir", default=None,
+                           help="default: $OUTPUT_DIR, else outputs/")
+  compare_parser = commands.add_parser(
+      "compare", help="train each model preset in turn, one comparison page")
+  compare_parser.add_argument(
+      "models", nargs="*", help="model presets (default: $MODELS)")
   args = parser.parse_args(argv)
+  if args.command == "runs":
+    return _runs(args)
+  if args.command == "compare":
+    return _compare(args)
   if args.command == "models":
     print(list_models())
     return 0

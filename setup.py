@@ -24,6 +24,7 @@ setup(
         "tensorflow-datasets",
         "dill",
         "matplotlib",
+        "tensorboard",  # the HParams sessions; `make tensorboard`
         "pillow",
     ],
     entry_points={"console_scripts": [

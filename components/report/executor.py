@@ -16,6 +16,7 @@ from components.artifact_types import ClassificationMetrics
 from components.evaluator import blessing as blessing_lib
 from components.evaluator import verdict as verdict_lib
 from components.ingestion import datasets
+from components.report import hparams_session
 from components.report import render
 from components.report import run_record
 from components.report import summary as summary_lib
@@ -169,6 +170,9 @@ class Executor(base_executor.BaseExecutor):
           n for n, i in summary["components"].items()
           if i["state"] == "COMPLETE"]
     summary["verdict"] = summary_lib.verdict(summary)
+    model_run = _one(input_dict, "model_run")
+    if model_run is not None:  # beside the training curves, for TensorBoard
+      hparams_session.write_for_summary(summary, model_run.uri)
 
     confusion = _one(input_dict, "confusion_matrix")
     matrix = samples = None
@@ -178,7 +182,6 @@ class Executor(base_executor.BaseExecutor):
       samples = scoring_executor.read_samples(confusion.uri)
     report = output_dict["report"][0]
     with tempfile.TemporaryDirectory() as local:
-      model_run = _one(input_dict, "model_run")
       curves = model_summary = None
       if model_run is not None:
         curves = _copy_to_local(os.path.join(model_run.uri, TRAINING_CURVES),

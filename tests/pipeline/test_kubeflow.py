@@ -17,6 +17,7 @@ from pipeline import kubeflow_entrypoint
 from pipeline import kubeflow_runner
 from pipeline import local_runner
 from serving import versions
+from tests.components.report.test_hparams_session import read_hparams
 from tools import kfp_emulator
 
 REPO = config_lib.REPO_ROOT
@@ -403,6 +404,17 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
       "new_version"] == 0
   assert versions.existing_versions(serving) == [
       int(pushed["pushed_version"])]
+  # TensorBoard on the artifacts: one HParams session, the model's, in the
+  # first run's Trainer output; the second run's Report rewrote it there
+  # (its Trainer came from the cache) and added none of its own.
+  sessions = read_hparams(str(tmp_path / "run1"))
+  assert [os.path.join(str(tmp_path / "run1"), s) for s in sessions] == [
+      out["Trainer"]["model_run"]["uri"]]
+  assert read_hparams(str(tmp_path / "run2")) == {}
+  [session] = sessions.values()
+  assert session["metrics"]["test_accuracy"] == pytest.approx(
+      metrics["accuracy"])
+  assert session["hparams"]["model"] == "dense_100_relu"
 
 
 @pytest.mark.slow
