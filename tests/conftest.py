@@ -1,5 +1,6 @@
 """Shared fixtures: the real datasets beside the checkout and tiny fakes."""
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -10,6 +11,36 @@ import pytest  # noqa: E402
 from components.ingestion import idx  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_configure(config):
+  """TFX's Beam executors parse `sys.argv` as absl flags together with their
+  Beam arguments, so pytest's own `-v` took the next Beam argument as its
+  value and every StatisticsGen failed: the runs in tests see no argv."""
+  del config
+  sys.argv[1:] = []
+
+
+_EXIT_STATUS = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+  del session
+  _EXIT_STATUS["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+  """Ends pytest with its own status and no interpreter teardown, as the
+  command-line entry points do (`components.storage.exit_process`): once
+  tensorflow-io's S3 client or TF and Beam threads have run in this process,
+  teardown can abort ("pure virtual method called", exit 134) after every
+  test has passed."""
+  del config
+  if "code" in _EXIT_STATUS:
+    from components import storage  # pylint: disable=g-import-not-at-top
+    storage.exit_process(_EXIT_STATUS["code"])
 # Real MNIST / Fashion-MNIST IDX files: ../shared/datasets beside the checkout.
 DATASETS_DIR = os.environ.get("MNIST_DATASETS_DIR") or os.path.join(
     os.path.dirname(REPO_ROOT), "shared", "datasets")

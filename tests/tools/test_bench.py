@@ -1,4 +1,5 @@
-"""The bench's GPU figure compares like with like, and only a GPU's counts."""
+"""The bench compares like with like: the DAG with the script a user would
+write (Keras 3), by the median of pairs; only a GPU's CNN figure counts."""
 import copy
 
 import tensorflow as tf
@@ -19,13 +20,13 @@ def test_plain_cnn_script_trains_the_cnn_preset(fake_data_dir):
       "GPU" if tf.config.list_physical_devices("GPU") else "CPU")
 
 
-def _results(cnn):
+def _results(cnn, ratios=(1.4, 1.6, 1.45)):
   scaling = {stage: {"time_per_example_8x_vs_1x": 1.0,
                      "peak_rss_8x_vs_1x": 1.0} for stage in bench.STAGES}
-  return {"dag": {"wall_seconds": 30.0, "unchanged_rerun": {
+  return {"dag": {"ratios": list(ratios), "unchanged_rerun": {
                       "wall_seconds": 2.0},
                   "rerun_after_push": {"recomputed": []}},
-          "script": {"wall_seconds": 21.0}, "scaling": scaling, "cnn": cnn}
+          "scaling": scaling, "cnn": cnn}
 
 
 def test_only_a_gpu_measurement_gets_the_gpu_verdict():
@@ -44,3 +45,25 @@ def test_only_a_gpu_measurement_gets_the_gpu_verdict():
 
 def test_steady_epoch_seconds_leave_out_the_tracing_epoch():
   assert bench.steady_epoch_seconds([16.2, 2.8, 2.6]) == 2.7
+
+
+def test_the_dag_is_held_against_the_median_of_its_pairs():
+  cnn = {"device": "CPU", "script_device": "CPU", "ratio": 1.0}
+  verdict = bench.verdicts(_results(cnn))["dag_vs_script"]
+  assert verdict == {"value": 1.45, "target": "<= 1.5", "met": True}
+  assert not bench.verdicts(_results(cnn, (1.4, 1.6, 1.55)))[
+      "dag_vs_script"]["met"]
+
+
+def test_the_plain_script_is_what_a_user_writes_on_keras_3(fake_data_dir,
+                                                          tmp_path):
+  """No project code and no Keras 2 switch: the installed TensorFlow's
+  `tf.keras`, even when run from this (Keras 2) process."""
+  assert "components" not in bench.KERAS3_SCRIPT
+  assert "tf_keras" not in bench.KERAS3_SCRIPT
+  result = bench.run_plain_script(fake_data_dir, str(tmp_path), epochs=1)
+  assert result["keras"].startswith("3.")
+  assert 0 <= result["test_accuracy"] <= 1
+  legacy = bench.run_plain_script(fake_data_dir, str(tmp_path), epochs=1,
+                                  script=bench.TF_KERAS_SCRIPT)
+  assert legacy["keras"].startswith("2.")
