@@ -11,22 +11,16 @@ UV_VERSION := 0.13.9
 GPU     ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
 LOCK    := $(if $(filter 1,$(GPU)),requirements-gpu.lock,requirements.lock)
 STAMP   := $(VENV)/.installed-$(if $(filter 1,$(GPU)),gpu,cpu)
+# Tests and the bench only (pytest, moto, selenium): never in the image.
+DEV_LOCK := requirements-dev.lock
 # The image is the CPU variant unless GPU=1 is given (`make image GPU=1`).
 IMAGE_LOCK := $(if $(filter command line environment,$(origin GPU)),$(LOCK),requirements.lock)
 
-# Settings of `run-local` (see README "Configuration"); passed as environment.
-export DATASET DATA_DIR TFDS_DATA_DIR DOWNLOAD_CACHE_DIR OUTPUT_DIR LINEAGE \
-       RUNNER SEED TRAIN_FRACTION MAX_EXAMPLES MODEL OPTIMIZER LEARNING_RATE \
-       EPOCHS BATCH_SIZE EARLY_STOPPING_PATIENCE REDUCE_LR_PATIENCE MIXED_PRECISION MIN_ACCURACY \
-       MAX_ACCURACY_DROP MIN_CLASS_ACCURACY MAX_CLASS_ACCURACY_DROP STATS_SAMPLE_RATE \
-       ENABLE_CACHE NO_CACHE RERUN_FROM VERBOSE KERAS_PROGRESS \
-       TUNE TUNE_TRIALS TUNE_EPOCHS TUNE_ALGORITHM TUNE_FAMILIES TUNE_FROM \
-       IMAGES MODEL_DIR SERVING_DIR \
-       IMAGE PIPELINE_ROOT TRAINER_GPUS GPU_RESOURCE KFP_HOST KFP_EXPERIMENT \
-       ALLOW_LOCAL_PATHS BEAM_PIPELINE_ARGS GPU_IMAGE S3_ENDPOINT_URL S3_REGION \
-       S3_CREDENTIALS_SECRET
+# Settings of `run-local` (see README, "Settings") reach the runners as
+# environment variables: make exports those given on its command line or in
+# the environment; none is set here.
 
-.PHONY: help install test browser run-local bench compile-kubeflow kubeflow image \
+.PHONY: help install test test-fast browser run-local bench compile-kubeflow kubeflow image \
         submit-kubeflow models predict lock gpu-check clean
 
 help:  ## show this help
@@ -36,24 +30,27 @@ help:  ## show this help
 	@echo "  e.g. make run-local DATASET=mnist DATA_DIR=/path/to/mnist-idx-files"
 	@echo "       make models   (model presets and optimizers for MODEL= / OPTIMIZER=)"
 
-install: $(STAMP)  ## create .venv (Python 3.10) from requirements.lock (GPU=1: requirements-gpu.lock); idempotent
+install: $(STAMP)  ## create .venv (Python 3.10) from requirements.lock (GPU=1: requirements-gpu.lock) and requirements-dev.lock; idempotent
 
 # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on these machines)
 # Python would otherwise recompile TensorFlow, TFX and Beam on every start
 # (15 s instead of 6 s before a run's first line).
 
-$(STAMP): $(LOCK) setup.py
+$(STAMP): $(LOCK) $(DEV_LOCK) setup.py
 	@set -e; python310=$$(tools/find_python310.sh); \
 	echo "using $$python310"; \
 	[ -x $(PY) ] || $$python310 -m venv $(VENV); \
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; \
-	$(UV) pip sync --quiet --compile-bytecode --python $(PY) $(LOCK); \
+	$(UV) pip sync --quiet --compile-bytecode --python $(PY) $(LOCK) $(DEV_LOCK); \
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .; \
 	rm -f $(VENV)/.installed-*; touch $(STAMP); \
-	echo "installed $(LOCK) into $(VENV)"
+	echo "installed $(LOCK) and $(DEV_LOCK) into $(VENV)"
 
 test: install browser  ## run the test suite (what CI runs)
 	$(PY) -m pytest tests
+
+test-fast: install  ## the tests marked neither e2e (whole DAG) nor slow: about 2 minutes (make test runs all)
+	$(PY) -m pytest -m "not e2e and not slow" tests
 
 # The report's browser test drives Debian's Chromium through ChromeDriver.
 browser:  ## install Debian's chromium and chromium-driver if missing (apt-get; root or sudo)
@@ -97,12 +94,15 @@ submit-kubeflow: install  ## start a run of the compiled spec, on the root it wa
 bench: install  ## ratios side by side: DAG vs plain Keras, reruns, 1x-8x scaling (BENCH_QUICK=1: smoke run)
 	$(PY) -m tools.bench
 
-lock: install  ## re-resolve requirements.in into requirements.lock, and the GPU lock with the same pins (needs PyPI)
+lock: install  ## re-resolve requirements.in into requirements.lock; the GPU and dev locks with the same pins (needs PyPI)
 	$(UV) pip compile requirements.in --python-version 3.10 \
 	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
 	$(UV) pip compile requirements-gpu.in -c requirements.lock \
 	  --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
 	  -o requirements-gpu.lock
+	$(UV) pip compile requirements-dev.in -c requirements.lock \
+	  --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
+	  -o $(DEV_LOCK)
 
 gpu-check: install  ## print the devices TensorFlow sees and a short CNN training throughput
 	$(PY) -m components.trainer.gpu_check

@@ -50,7 +50,7 @@ def list_models() -> str:
 def _predict(args) -> int:
   from components.ingestion import idx  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
-  from serving import predict  # pylint: disable=g-import-not-at-top
+  from components.scoring import predict  # pylint: disable=g-import-not-at-top
   paths = args.images or os.environ.get("IMAGES", "").split()
   try:
     config = config_lib.PipelineConfig.from_env()
@@ -79,7 +79,7 @@ def _runs(args) -> int:
 def _compare(args) -> int:
   from pipeline import compare  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import exits  # pylint: disable=g-import-not-at-top
   names = args.models or os.environ.get("MODELS", "").split()
   try:
     compare.check_models(names)  # before anything is trained
@@ -95,7 +95,7 @@ def _compare(args) -> int:
   except Exception as e:  # pylint: disable=broad-except
     if os.environ.get("VERBOSE"):
       raise
-    print(f"error: {local_runner.one_line(local_runner.root_cause(e))}",
+    print(f"error: {exits.one_line(exits.root_cause(e))}",
           file=sys.stderr)
     return 1
   for e in result["models"]:

@@ -29,6 +29,17 @@ def local_path(path: str) -> str:
   return path[len(LOCAL_SCHEME):] if path.startswith(LOCAL_SCHEME) else path
 
 
+def write_atomically(path: str, text: str) -> None:
+  """Writes the local file `path` whole or not at all (a temporary file,
+  flushed to disk, renamed over it)."""
+  tmp = f"{path}.tmp-{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
 def join(path: str, *parts: str) -> str:
   """`os.path.join` that keeps a URI's slashes (`s3://b/x` + `y`)."""
   if is_remote(path):

@@ -1,8 +1,10 @@
 """All pipeline settings in one typed place, read from the environment.
 
-Every `make run-local VAR=...` setting is a field here (the Trainer's in
-`hparams.TrainerConfig`); `PipelineConfig.from_env()` is the only code that
-reads them. Only the console switches KERAS_PROGRESS and VERBOSE are read
+Every `make run-local VAR=...` setting is one row of `ENV_SETTINGS`, which
+maps it to a field here or in a component's own settings type (the
+Trainer's `hparams.TrainerConfig`, the gate's
+`components.evaluator.settings.GateSettings`); `PipelineConfig.from_env()`
+is the only code that reads them. Only the console switches KERAS_PROGRESS and VERBOSE are read
 where they print.
 """
 from __future__ import annotations
@@ -13,27 +15,23 @@ import shlex
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from components import storage
+from components.evaluator import settings as gate_settings
 from components.ingestion import datasets
 from components.ingestion import split
 from components.trainer import hparams
+import schemas
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMAS_DIR = os.path.join(REPO_ROOT, "schemas")
+# The curated schemas: package data of the installed `schemas` package.
+SCHEMAS_DIR = os.path.dirname(os.path.abspath(schemas.__file__))
 
-# Minimum accuracy on `eval` for a model to be blessed, per dataset.
-DEFAULT_MIN_ACCURACY = {"mnist": 0.90, "fashion_mnist": 0.80}
-DEFAULT_MAX_ACCURACY_DROP = 0.002
-# Allowed per-class drop below the model in service (as
-# components.evaluator.eval_config's, which imports TFMA).
-DEFAULT_MAX_CLASS_ACCURACY_DROP = {"mnist": 0.05, "fashion_mnist": 0.2}
-CLASS_ACCURACY_MARGIN = 0.3  # default class floor: MIN_ACCURACY - 0.3
 RUNNERS = ("beam", "local")
 DEFAULT_TRAIN_FRACTION = split.DEFAULT_TRAIN_FRACTION
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
-  """Settings of one pipeline run (see README: "Configuration")."""
+  """Settings of one pipeline run (see README, "Settings")."""
   dataset: str = "mnist"
   data_dir: Optional[str] = None
   tfds_data_dir: Optional[str] = None
@@ -47,15 +45,8 @@ class PipelineConfig:
   train_fraction: float = 0.7  # DEFAULT_TRAIN_FRACTION
   max_examples: Optional[int] = None
   trainer: hparams.TrainerConfig = hparams.TrainerConfig()
-  min_accuracy: Optional[float] = None  # None: DEFAULT_MIN_ACCURACY[dataset]
-  max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
-  # Per class (sliced by label): the floor (None: MIN_ACCURACY - 0.3) and the
-  # allowed drop below the model in service (None: per dataset, see below).
-  min_class_accuracy: Optional[float] = None
-  max_class_accuracy_drop: Optional[float] = None
-  # A gate looser than the dataset's defaults pushes into a lineage of its
-  # own (`-loose`) unless this is set (ALLOW_LOOSE_GATE=1).
-  allow_loose_gate: bool = False
+  # The gate's rules and their per-dataset defaults (components/evaluator).
+  gate: gate_settings.GateSettings = gate_settings.GateSettings()
   stats_sample_rate: float = 1.0
   enable_cache: bool = True
   rerun_from: Optional[str] = None  # recompute this component and all after
@@ -96,26 +87,14 @@ class PipelineConfig:
       parts.append(split_part)
     if self.max_examples:
       parts.append("quick")
-    if self.loose_gate_settings and not self.allow_loose_gate:
+    if self.loose_gate_settings and not self.gate.allow_loose_gate:
       parts.append("loose")
     return tuple(parts)
 
   @property
   def loose_gate_settings(self) -> Tuple[str, ...]:
-    """The gate settings set looser than the dataset's defaults (a lower
-    floor or a larger allowed drop)."""
-    default_min = DEFAULT_MIN_ACCURACY[self.dataset]
-    loose = []
-    if self.accuracy_threshold < default_min:
-      loose.append("MIN_ACCURACY")
-    if self.max_accuracy_drop > DEFAULT_MAX_ACCURACY_DROP:
-      loose.append("MAX_ACCURACY_DROP")
-    if self.class_accuracy_threshold < _class_floor(default_min):
-      loose.append("MIN_CLASS_ACCURACY")
-    if self.class_drop_threshold > DEFAULT_MAX_CLASS_ACCURACY_DROP[
-        self.dataset]:
-      loose.append("MAX_CLASS_ACCURACY_DROP")
-    return tuple(loose)
+    """The gate settings set looser than the dataset's defaults."""
+    return self.gate.loose_settings(self.dataset)
 
   @property
   def pipeline_root(self) -> str:
@@ -140,28 +119,6 @@ class PipelineConfig:
     return os.path.join(SCHEMAS_DIR, self.dataset, "schema.pbtxt")
 
   @property
-  def class_drop_threshold(self) -> float:
-    """MAX_CLASS_ACCURACY_DROP, or the dataset's default: one class of a
-    retrained model of equal quality moved by up to 0.022 on MNIST and
-    0.12 on Fashion-MNIST (shirt vs. pullover) in our measurements."""
-    if self.max_class_accuracy_drop is not None:
-      return self.max_class_accuracy_drop
-    return DEFAULT_MAX_CLASS_ACCURACY_DROP[self.dataset]
-
-  @property
-  def accuracy_threshold(self) -> float:
-    if self.min_accuracy is not None:
-      return self.min_accuracy
-    return DEFAULT_MIN_ACCURACY[self.dataset]
-
-  @property
-  def class_accuracy_threshold(self) -> float:
-    """MIN_CLASS_ACCURACY, or MIN_ACCURACY − 0.3."""
-    if self.min_class_accuracy is not None:
-      return self.min_class_accuracy
-    return _class_floor(self.accuracy_threshold)
-
-  @property
   def beam_pipeline_args(self) -> List[str]:
     """Beam options of StatisticsGen and the Evaluator: `BEAM_PIPELINE_ARGS`
     if given (e.g. `--runner=DataflowRunner --project=... --region=...
@@ -176,54 +133,31 @@ class PipelineConfig:
     """Every setting of the run, the trainer's resolved from its preset (for
     summary.json)."""
     values = dataclasses.asdict(self)
+    values.update(values.pop("gate"))  # by their names of old: flat
     values["trainer"] = dataclasses.asdict(self.trainer.resolved())
     return values
 
   @classmethod
   def from_env(cls, env: Mapping[str, str] = os.environ) -> "PipelineConfig":
-    """Builds the config from environment variables (empty = default)."""
-    def get(name, convert=str):
-      value = env.get(name, "").strip()
-      if not value:
-        return None
+    """Builds the config from environment variables (empty = default),
+    through `ENV_SETTINGS`."""
+    groups: Dict[str, Dict[str, Any]] = {}
+    for name, path, parse in ENV_SETTINGS:
+      raw = env.get(name, "").strip()
+      if not raw:
+        continue
       try:
-        return convert(value)
+        value = parse(raw)
       except ValueError:
-        raise ValueError(f"{name}={value!r} is not a valid "
-                         f"{convert.__name__}") from None
-
-    trainer = hparams.TrainerConfig(**_drop_none(
-        model=get("MODEL"), optimizer=get("OPTIMIZER"),
-        learning_rate=get("LEARNING_RATE", float), epochs=get("EPOCHS", int),
-        batch_size=get("BATCH_SIZE", int),
-        early_stopping_patience=get("EARLY_STOPPING_PATIENCE", int),
-        reduce_lr_patience=get("REDUCE_LR_PATIENCE", int),
-        mixed_precision=get("MIXED_PRECISION", boolean), seed=get("SEED", int),
-        gpus=get("TRAINER_GPUS", int)))
-    return cls(**_drop_none(
-        dataset=get("DATASET"), data_dir=get("DATA_DIR", _local_or_uri),
-        tfds_data_dir=get("TFDS_DATA_DIR", _local_or_uri),
-        download_cache_dir=get("DOWNLOAD_CACHE_DIR"),
-        output_dir=get("OUTPUT_DIR", _local_or_uri),
-        serving_dir=get("SERVING_DIR", _local_or_uri), lineage=get("LINEAGE"),
-        runner=get("RUNNER"), seed=get("SEED", int),
-        train_fraction=get("TRAIN_FRACTION", float),
-        max_examples=get("MAX_EXAMPLES", int),
-        min_accuracy=get("MIN_ACCURACY", float),
-        max_accuracy_drop=get("MAX_ACCURACY_DROP", float),
-        min_class_accuracy=get("MIN_CLASS_ACCURACY", float),
-        max_class_accuracy_drop=get("MAX_CLASS_ACCURACY_DROP", float),
-        allow_loose_gate=get("ALLOW_LOOSE_GATE", boolean),
-        stats_sample_rate=get("STATS_SAMPLE_RATE", float),
-        enable_cache=_enable_cache(get("ENABLE_CACHE", boolean),
-                                   get("NO_CACHE", boolean)),
-        rerun_from=get("RERUN_FROM"),
-        beam_args=get("BEAM_PIPELINE_ARGS", _shell_words), tune=get("TUNE", boolean),
-        tune_trials=get("TUNE_TRIALS", int),
-        tune_epochs=get("TUNE_EPOCHS", int),
-        tune_algorithm=get("TUNE_ALGORITHM"),
-        tune_families=get("TUNE_FAMILIES", _names),
-        tune_from=get("TUNE_FROM", _local_or_uri)), trainer=trainer)
+        raise ValueError(f"{name}={raw!r} is not a valid "
+                         f"{getattr(parse, 'kind', parse.__name__)}"
+                         ) from None
+      if value is not None:
+        group, _, field = path.rpartition(".")
+        groups.setdefault(group, {})[field] = value
+    return cls(**groups.get("", {}),
+               trainer=hparams.TrainerConfig(**groups.get("trainer", {})),
+               gate=gate_settings.GateSettings(**groups.get("gate", {})))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,23 +216,12 @@ class KubeflowConfig:
         s3_credentials_secret=get("S3_CREDENTIALS_SECRET")))
 
 
-def _enable_cache(enable: Optional[bool], no_cache: Optional[bool]
-                  ) -> Optional[bool]:
-  if no_cache:
-    return False
-  return enable
-
-
 def _local_or_uri(value: str) -> str:
   """Absolute local paths (`file://` ones too); gs://, s3://, minio:// URIs
   as given."""
   if storage.is_remote(value):
     return value
   return os.path.abspath(storage.local_path(value))
-
-
-def _class_floor(min_accuracy: float) -> float:
-  return round(max(0.0, min_accuracy - CLASS_ACCURACY_MARGIN), 6)
 
 
 def _names(value: str) -> Tuple[str, ...]:
@@ -319,3 +242,58 @@ def boolean(value: str) -> bool:
   if value.lower() in ("0", "false", "no", "off"):
     return False
   raise ValueError(value)
+
+
+def _no_cache(value: str) -> Optional[bool]:
+  """NO_CACHE=1 turns the cache off (over ENABLE_CACHE); NO_CACHE=0: unset."""
+  return False if boolean(value) else None
+
+
+_no_cache.kind = "boolean"  # what an error message calls it
+
+
+# Every setting of `make run-local`: (environment variable, field of
+# `PipelineConfig` ("group.field" for a component's settings), parser). A
+# later row wins over an earlier one for the same field.
+ENV_SETTINGS: Tuple[Tuple[str, str, Any], ...] = (
+    ("DATASET", "dataset", str),
+    ("DATA_DIR", "data_dir", _local_or_uri),
+    ("TFDS_DATA_DIR", "tfds_data_dir", _local_or_uri),
+    ("DOWNLOAD_CACHE_DIR", "download_cache_dir", str),
+    ("OUTPUT_DIR", "output_dir", _local_or_uri),
+    ("SERVING_DIR", "serving_dir", _local_or_uri),
+    ("LINEAGE", "lineage", str),
+    ("RUNNER", "runner", str),
+    ("SEED", "seed", int),
+    ("TRAIN_FRACTION", "train_fraction", float),
+    ("MAX_EXAMPLES", "max_examples", int),
+    ("STATS_SAMPLE_RATE", "stats_sample_rate", float),
+    ("ENABLE_CACHE", "enable_cache", boolean),
+    ("NO_CACHE", "enable_cache", _no_cache),
+    ("RERUN_FROM", "rerun_from", str),
+    ("BEAM_PIPELINE_ARGS", "beam_args", _shell_words),
+    # The Trainer (components/trainer/hparams.py).
+    ("MODEL", "trainer.model", str),
+    ("OPTIMIZER", "trainer.optimizer", str),
+    ("LEARNING_RATE", "trainer.learning_rate", float),
+    ("EPOCHS", "trainer.epochs", int),
+    ("BATCH_SIZE", "trainer.batch_size", int),
+    ("EARLY_STOPPING_PATIENCE", "trainer.early_stopping_patience", int),
+    ("REDUCE_LR_PATIENCE", "trainer.reduce_lr_patience", int),
+    ("MIXED_PRECISION", "trainer.mixed_precision", boolean),
+    ("SEED", "trainer.seed", int),
+    ("TRAINER_GPUS", "trainer.gpus", int),
+    # The gate (components/evaluator/settings.py).
+    ("MIN_ACCURACY", "gate.min_accuracy", float),
+    ("MAX_ACCURACY_DROP", "gate.max_accuracy_drop", float),
+    ("MIN_CLASS_ACCURACY", "gate.min_class_accuracy", float),
+    ("MAX_CLASS_ACCURACY_DROP", "gate.max_class_accuracy_drop", float),
+    ("ALLOW_LOOSE_GATE", "gate.allow_loose_gate", boolean),
+    # The Tuner (components/tuner/).
+    ("TUNE", "tune", boolean),
+    ("TUNE_TRIALS", "tune_trials", int),
+    ("TUNE_EPOCHS", "tune_epochs", int),
+    ("TUNE_ALGORITHM", "tune_algorithm", str),
+    ("TUNE_FAMILIES", "tune_families", _names),
+    ("TUNE_FROM", "tune_from", _local_or_uri),
+)

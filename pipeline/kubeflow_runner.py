@@ -18,6 +18,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
+from components import storage
 from pipeline import config as config_lib
 from pipeline import kubeflow_entrypoint
 
@@ -55,12 +56,12 @@ def check_cluster_settings(config: config_lib.PipelineConfig,
   for setting, path in paths.items():
     if not path:
       continue
-    if "://" in path:
+    if storage.is_remote(path):
       if not path.startswith(CLUSTER_SCHEMES):
         raise ValueError(
             f"{setting}={path}: the pods reach only "
             f"{' and '.join(CLUSTER_SCHEMES)} (for KFP's MinIO use s3://, "
-            "see README \"Kubeflow Pipelines\")")
+            "see docs/storage.md)")
     elif not kubeflow.allow_local_paths:
       raise ValueError(
           f"{setting}={path} is a local path, which the cluster's pods cannot "
@@ -104,7 +105,7 @@ def build_pipeline(config: config_lib.PipelineConfig,
   from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   config = cluster_config(config, kubeflow)
-  dag = pipeline_lib.create_pipeline_from_config(
+  dag = pipeline_lib.create_pipeline(
       config, schema_path=os.path.join(IMAGE_SCHEMAS_DIR, config.dataset,
                                        "schema.pbtxt"))
   if kubeflow.trainer_gpus:

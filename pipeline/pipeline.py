@@ -21,7 +21,6 @@ from tfx.types import standard_artifacts
 
 from components import fingerprint
 from components.baseline.component import LatestPushedModel
-from components.evaluator import eval_config as eval_config_lib
 from components.evaluator.component import BaselineEvaluator
 from components.ingestion.component import MnistExampleGen
 from components.ingestion.data_fingerprint import DataFingerprint
@@ -31,6 +30,7 @@ from components.report.component import Report
 from components.schema.component import SchemaImport
 from components.scoring.component import TestSplitScorer
 from components.validation.component import ValidationGate
+from pipeline import config as config_lib
 
 TRAINER_RUN_FN = "components.trainer.task.run_fn"
 TUNER_FN = "components.tuner.task.tuner_fn"
@@ -40,41 +40,21 @@ REPORT_NODE_ID = "Report"  # never cached: it describes its own run
 
 
 def create_pipeline(
+    config: config_lib.PipelineConfig,
     *,
-    pipeline_name: str,
-    pipeline_root: str,
-    dataset: str,
-    schema_path: str,
-    serving_model_dir: str,
-    trainer_config: Dict[str, Any],
-    min_accuracy: float,
-    max_accuracy_drop: float,
-    min_class_accuracy: Optional[float] = None,
-    max_class_accuracy_drop: Optional[float] = 0.05,
-    seed: int = 42,
-    train_fraction: float = 0.7,
-    max_examples: Optional[int] = None,
-    data_dir: Optional[str] = None,
-    tfds_data_dir: Optional[str] = None,
-    download_cache_dir: Optional[str] = None,
-    stats_sample_rate: float = 1.0,
     metadata_connection_config: Optional[
         metadata_store_pb2.ConnectionConfig] = None,
-    beam_pipeline_args: Optional[List[str]] = None,
-    enable_cache: bool = True,
+    schema_path: Optional[str] = None,
     in_service: Optional[str] = None,
     data_digest: Optional[str] = None,
-    schema_fingerprint: Optional[str] = None,
-    tuner_config: Optional[Dict[str, Any]] = None,
-    tuned_hyperparameters_uri: Optional[str] = None,
-    settings_record: Optional[Dict[str, Any]] = None,
     metadata_path: Optional[str] = None,
 ) -> tfx_pipeline.Pipeline:
   """Ingest -> statistics/validation -> train -> evaluate vs. baseline -> push
   -> score on the test split -> report.
 
-  `trainer_config` is `TrainerConfig.to_custom_config()`; the model is pushed
-  to `serving_model_dir/<version>` only if TFMA blesses it.
+  Every setting comes from `config` (`pipeline.config.PipelineConfig`); the
+  model is pushed to `config.serving_model_dir/<version>` only if TFMA
+  blesses it against the model in service.
 
   What the run reads from outside, taken when a runner builds the DAG just
   before running it (local), as cache keys: `in_service`
@@ -84,13 +64,22 @@ def create_pipeline(
   and run later (Kubeflow): its baseline lookup then reads the serving
   directory when it runs and is not cached, and a `DataFingerprint` task
   reads the data first and hands its digest to the ingestion.
-  `schema_fingerprint` is that of the schema file (default: read from
-  `schema_path`; Kubeflow passes the repository's copy of the image's file).
+  `schema_path` overrides where the tasks read the schema (Kubeflow: the
+  image's copy); its fingerprint is always that of `config.schema_path`.
   Every component of ours has the fingerprint of its code in its cache key.
-  `settings_record`: every setting of the run, recorded in summary.json;
   `metadata_path`: a local ML Metadata file the Report reads each
   component's state and duration from (none on Kubeflow).
   """
+  dataset = config.dataset
+  pipeline_name, serving_model_dir = (config.pipeline_name,
+                                      config.serving_model_dir)
+  data_dir, tfds_data_dir, download_cache_dir = (
+      config.data_dir, config.tfds_data_dir, config.download_cache_dir)
+  trainer_config = config.trainer.to_custom_config()
+  tuner_config = _tuner_config(config)
+  tuned_hyperparameters_uri = config.tune_from
+  schema_fingerprint = fingerprint.file_fingerprint(config.schema_path)
+  schema_path = schema_path or config.schema_path
   data_fingerprint = None
   if data_digest is None:
     data_fingerprint = DataFingerprint(
@@ -100,8 +89,8 @@ def create_pipeline(
         code_fingerprint=fingerprint.code_fingerprint(
             DataFingerprint.__module__)).with_id(DATA_FINGERPRINT_NODE_ID)
   example_gen = MnistExampleGen(
-      dataset=dataset, seed=seed, train_fraction=train_fraction,
-      max_examples=max_examples, data_dir=data_dir,
+      dataset=dataset, seed=config.seed, train_fraction=config.train_fraction,
+      max_examples=config.max_examples, data_dir=data_dir,
       tfds_data_dir=tfds_data_dir, cache_dir=download_cache_dir,
       data_digest=(data_digest if data_fingerprint is None else
                    data_fingerprint.outputs["digest"].future()[0].value))
@@ -110,12 +99,11 @@ def create_pipeline(
   # samples for larger data. Top-k as a sketch: no Beam stages of its own.
   statistics_gen = StatisticsGen(
       examples=example_gen.outputs["examples"],
-      stats_options=tfdv.StatsOptions(sample_rate=stats_sample_rate,
+      stats_options=tfdv.StatsOptions(sample_rate=config.stats_sample_rate,
                                       use_sketch_based_topk_uniques=True))
   schema_gen = SchemaImport(
       schema_file=schema_path,
-      schema_fingerprint=schema_fingerprint or fingerprint.file_fingerprint(
-          schema_path)).with_id("ImportSchemaGen")
+      schema_fingerprint=schema_fingerprint).with_id("ImportSchemaGen")
   example_validator = ExampleValidator(
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"])
@@ -173,11 +161,7 @@ def create_pipeline(
       model=trainer.outputs["model"],
       baseline_model=baseline.outputs["model"],
       example_splits=["eval"],
-      eval_config=eval_config_lib.make_eval_config(
-          min_accuracy, max_accuracy_drop,
-          min_class_accuracy=min_class_accuracy,
-          max_class_accuracy_drop=max_class_accuracy_drop)).with_id(
-              "Evaluator")
+      eval_config=config.gate.eval_config(dataset)).with_id("Evaluator")
 
   pusher = AtomicPusher(
       model=trainer.outputs["model"],
@@ -204,11 +188,11 @@ def create_pipeline(
       run_settings={
           "pipeline_name": pipeline_name, "dataset": dataset,
           "serving_model_dir": serving_model_dir,
-          "min_accuracy": min_accuracy,
-          "max_accuracy_drop": max_accuracy_drop,
+          "min_accuracy": config.gate.accuracy_threshold(dataset),
+          "max_accuracy_drop": config.gate.max_accuracy_drop,
           "trainer": trainer_config,
           "hyperparameters_frozen": bool(tuned_hyperparameters_uri),
-          "settings": settings_record},
+          "settings": config.settings_record()},
       metadata_path=metadata_path,
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"],
@@ -222,14 +206,14 @@ def create_pipeline(
 
   return tfx_pipeline.Pipeline(
       pipeline_name=pipeline_name,
-      pipeline_root=pipeline_root,
+      pipeline_root=config.pipeline_root,
       components=([data_fingerprint] if data_fingerprint else []) +
                  [example_gen, statistics_gen, schema_gen, example_validator,
                   validation_gate] + ([tuner] if tuner else []) +
                  [trainer, baseline, evaluator, pusher, scorer, report],
-      enable_cache=enable_cache,
+      enable_cache=config.enable_cache,
       metadata_connection_config=metadata_connection_config,
-      beam_pipeline_args=beam_pipeline_args)
+      beam_pipeline_args=config.beam_pipeline_args)
 
 
 def node_ids(ir: pipeline_pb2.Pipeline) -> List[str]:
@@ -263,50 +247,9 @@ def compile_for_local(dag: tfx_pipeline.Pipeline,
   return ir
 
 
-def create_pipeline_from_config(
-    config, *, metadata_connection_config=None,
-    schema_path: Optional[str] = None,
-    in_service: Optional[str] = None,
-    data_digest: Optional[str] = None,
-    metadata_path: Optional[str] = None) -> tfx_pipeline.Pipeline:
-  """`create_pipeline` with every argument taken from a `PipelineConfig`.
-
-  `schema_path` overrides where the schema is read (e.g. inside an image);
-  `metadata_path`: the local ML Metadata file, for the report.
-  """
-  return create_pipeline(
-      pipeline_name=config.pipeline_name,
-      pipeline_root=config.pipeline_root,
-      dataset=config.dataset,
-      schema_path=schema_path or config.schema_path,
-      schema_fingerprint=fingerprint.file_fingerprint(config.schema_path),
-      serving_model_dir=config.serving_model_dir,
-      trainer_config=config.trainer.to_custom_config(),
-      min_accuracy=config.accuracy_threshold,
-      max_accuracy_drop=config.max_accuracy_drop,
-      min_class_accuracy=config.min_class_accuracy,
-      max_class_accuracy_drop=config.class_drop_threshold,
-      seed=config.seed,
-      train_fraction=config.train_fraction,
-      max_examples=config.max_examples,
-      data_dir=config.data_dir,
-      tfds_data_dir=config.tfds_data_dir,
-      download_cache_dir=config.download_cache_dir,
-      stats_sample_rate=config.stats_sample_rate,
-      metadata_connection_config=metadata_connection_config,
-      beam_pipeline_args=config.beam_pipeline_args,
-      enable_cache=config.enable_cache,
-      in_service=in_service,
-      data_digest=data_digest,
-      tuner_config=_tuner_config(config),
-      tuned_hyperparameters_uri=getattr(config, "tune_from", None),
-      settings_record=config.settings_record(),
-      metadata_path=metadata_path)
-
-
 def _tuner_config(config) -> Optional[Dict[str, Any]]:
   """The Tuner's custom_config when `config.tune` (validated now), else None."""
-  if not getattr(config, "tune", False):
+  if not config.tune:
     return None
   from components.tuner import search_space  # pylint: disable=g-import-not-at-top
   from components.tuner import task as tuner_task  # pylint: disable=g-import-not-at-top

@@ -17,7 +17,6 @@ before records existed keep the entry the index had for them
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -125,13 +124,7 @@ def rebuild_index(serving_model_dir: str) -> List[Dict[str, Any]]:
       with tf.io.gfile.GFile(path, "w") as f:
         f.write(text)
     else:
-      local = storage.local_path(path)
-      tmp = f"{local}.tmp-{os.getpid()}"
-      with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-      os.replace(tmp, local)
+      storage.write_atomically(storage.local_path(path), text)
   except (OSError, tf.errors.OpError) as e:
     note(f"{path} not rewritten ({getattr(e, 'strerror', None) or e}); the "
          "versions' records are in place")

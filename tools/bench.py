@@ -34,6 +34,12 @@ times on shared machines drift), except the unchanged rerun (<= 5 s):
    and no target (not in --quick).
 5. Trainer input vs plain Keras (`fit` on the pipeline's tf.data input
    against `fit` on numpy arrays, alternating, median of pairs): >= 0.9x.
+6. Floors (no target; not in --quick): StatisticsGen and the Evaluator
+   against the smallest plain-library calls doing the same work on the
+   same examples and model (`tfdv.generate_statistics_from_tfrecord` on
+   every split, `tfma.run_model_analysis` with the same EvalConfig), and
+   the ratio a DAG could not beat while doing those checks: (script + both
+   plain calls) / script.
 
 Prints one table (figure, value, target, verdict), writes `bench.json`,
 `bench.png` (the scaling curve: seconds and peak memory against data size)
@@ -51,6 +57,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -70,6 +77,8 @@ DEFAULT_DATASETS_DIR = os.path.join(os.path.dirname(os.path.dirname(
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCALES = (1, 2, 4, 8)
 STAGES = ("ingestion", "statistics", "evaluation")
+# The smallest plain-library calls doing a component's work (section 6).
+FLOOR_STAGES = ("statistics_floor", "evaluation_floor")
 # Goal: (comparison, limit).
 TARGETS = {
     "dag_vs_script": ("<=", 1.5),
@@ -215,6 +224,10 @@ def run_plain_script(data_dir: str, out: str, epochs: int,
   output = result.pop("output").splitlines()
   result["test_accuracy"] = float([l for l in output if l.startswith(
       "test accuracy")][-1].split()[-1])
+  # Keras' verbose=2 epoch lines: "469/469 - 5s - 11ms/step - ..." (whole s)
+  result["fit_seconds"] = sum(
+      int(m.group(1)) for m in (re.search(r" - (\d+)s - ", l) for l in output)
+      if m)
   import zipfile  # pylint: disable=g-import-not-at-top
   with zipfile.ZipFile(os.path.join(target, "model.keras")) as saved:
     result["keras"] = json.loads(saved.read("metadata.json"))["keras_version"]
@@ -305,6 +318,7 @@ def bench_dag(data_dir: str, out: str, epochs: int,
       "pairs": pairs,
       "test_accuracy": first["test_accuracy"]["candidate"],
       "model_uri": first["candidate_model"],
+      "output_dir": env["OUTPUT_DIR"],
       "wall_seconds": spread(walls),
       "component_seconds": components,
       "fit_seconds": round(fit_seconds, 1),
@@ -312,6 +326,8 @@ def bench_dag(data_dir: str, out: str, epochs: int,
       "script": {"wall_seconds": spread(script_walls),
                  "peak_rss_gib": max(s["peak_rss_gib"] for s in scripts),
                  "test_accuracy": scripts[-1]["test_accuracy"],
+                 "fit_seconds": spread([x["fit_seconds"] for x in scripts]
+                                       )["median"],
                  "keras": scripts[-1]["keras"]},
       "ratios": [round(d / s, 3) for d, s in zip(walls, script_walls)],
       "rerun_after_own_push": rerun(runs[1]),
@@ -408,6 +424,39 @@ def stage_main(stage: str, source: str, out: str,
          "example_splits": json.dumps(["eval"])})
     return {"seconds": time.perf_counter() - start,
             "examples": _count(source, ["eval"])}
+  if stage == "statistics_floor":
+    import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+    from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
+    options = tfdv.StatsOptions(sample_rate=1.0,
+                                use_sketch_based_topk_uniques=True)
+    start = time.perf_counter()
+    for name in split.SPLIT_NAMES:  # StatisticsGen's splits: all of them
+      tfdv.generate_statistics_from_tfrecord(
+          os.path.join(source, f"Split-{name}", "*"), stats_options=options,
+          output_path=os.path.join(out, name, "stats.tfrecord"),
+          pipeline_options=pipeline_options.PipelineOptions(BEAM_ARGS))
+    return {"seconds": time.perf_counter() - start,
+            "examples": _count(source, split.SPLIT_NAMES)}
+  if stage == "evaluation_floor":
+    import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+    from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
+    from components import keras2  # pylint: disable=g-import-not-at-top
+    from components.evaluator import eval_config  # pylint: disable=g-import-not-at-top
+    keras2.skip_keras_internals()  # as the Evaluator does: the lower floor
+    # A first run has no baseline: the change thresholds, which TFX's
+    # executor rubber-stamps then, left out (plain TFMA refuses them).
+    config = eval_config.make_eval_config(0.9, None,
+                                          max_class_accuracy_drop=None)
+    start = time.perf_counter()
+    tfma.run_model_analysis(
+        eval_shared_model=tfma.default_eval_shared_model(
+            os.path.join(model_uri, "Format-Serving"), eval_config=config),
+        eval_config=config,
+        data_location=os.path.join(source, "Split-eval", "*"),
+        output_path=os.path.join(out, "evaluation"),
+        pipeline_options=pipeline_options.PipelineOptions(BEAM_ARGS))
+    return {"seconds": time.perf_counter() - start,
+            "examples": _count(source, ["eval"])}
   raise ValueError(f"unknown stage {stage!r}")
 
 
@@ -459,6 +508,44 @@ def bench_scaling(data_dir: str, out: str, model_uri: str,
     results[stage]["peak_rss_8x_vs_1x"] = round(
         eight["peak_rss_gib"] / one["peak_rss_gib"], 3)
   return results
+
+
+# --- 6. Floors: each Beam component against the plain library call. -------
+
+FLOORS = (("StatisticsGen", "statistics_floor",
+           "tfdv.generate_statistics_from_tfrecord, 3 splits"),
+          ("Evaluator", "evaluation_floor",
+           "tfma.run_model_analysis, same EvalConfig"))
+
+
+def bench_floor(dag: Dict[str, Any], out: str) -> Dict[str, Any]:
+  """The smallest plain-library calls doing StatisticsGen's and the
+  Evaluator's work on the last pair's examples and model, each in a process
+  of its own, timed inside it (imports excluded, as a component's seconds
+  are); and the lower bound they put on the DAG-vs-script ratio: the
+  script's wall plus those two calls, with no orchestration, no imports
+  beyond the script's and nothing else (the Trainer's fit is already faster
+  than the script's)."""
+  import glob  # pylint: disable=g-import-not-at-top
+  examples = sorted(glob.glob(os.path.join(
+      dag["output_dir"], "pipelines", "*", "MnistExampleGen", "examples",
+      "*")), key=lambda p: int(os.path.basename(p)))[-1]
+  result: Dict[str, Any] = {}
+  for component, stage, _ in FLOORS:
+    print(f"[bench] floor: {component} as a plain library call ...",
+          flush=True)
+    result[component] = {
+        "plain_seconds": run_stage(stage, examples, os.path.join(out, stage),
+                                   dag["model_uri"])["seconds"],
+        "dag_seconds": dag["component_seconds"].get(component)}
+  script = dag["script"]["wall_seconds"]["median"]
+  result["outside_components_seconds"] = round(
+      dag["wall_seconds"]["median"] - sum(dag["component_seconds"].values()),
+      1)
+  result["ratio_floor"] = round(
+      (script + sum(result[c]["plain_seconds"] for c, _, _ in FLOORS))
+      / script, 2)
+  return result
 
 
 # --- 4. CNN epochs: the pipeline's Trainer against a plain Keras script. ---
@@ -622,8 +709,19 @@ def table(results: Dict[str, Any]) -> str:
   for node, seconds in dag["component_seconds"].items():
     if seconds >= 0.1:
       rows.append((f"    {node}", f"{seconds:.1f} s", "", ""))
-  rows.append(("    (of which model.fit epochs)", f"{dag['fit_seconds']} s",
+  rows.append(("    (of which model.fit epochs; the script's)",
+               f"{dag['fit_seconds']} s; {script.get('fit_seconds', '-')} s",
                "", ""))
+  floor = results.get("floor")
+  if floor:
+    for component, _, call in FLOORS:
+      rows.append((f"  floor: {component} vs {call}",
+                   f"{floor[component]['dag_seconds']:.1f} vs "
+                   f"{floor[component]['plain_seconds']:.1f} s", "", ""))
+    rows += [("  DAG outside its components (start-up, imports, MLMD)",
+              f"{floor['outside_components_seconds']:.1f} s", "", ""),
+             ("  floor of the ratio: (script + both plain calls) / script",
+              f"{floor['ratio_floor']:.2f}x", "", "")]
   push, own = dag["rerun_after_push"], dag["rerun_after_own_push"]
   rows += [
       ("rerun after its own push",
@@ -773,7 +871,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true",
                       default=bool(os.environ.get("BENCH_QUICK")))
-  parser.add_argument("--stage", choices=STAGES)
+  parser.add_argument("--stage", choices=STAGES + FLOOR_STAGES)
   parser.add_argument("--profile", choices=STAGES)
   parser.add_argument("--source")
   parser.add_argument("--out")
@@ -811,6 +909,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       print("[bench] the plain script on Keras 2 (tf_keras) ...", flush=True)
       results["script_tf_keras"] = run_plain_script(
           data_dir, tmp, epochs, script=TF_KERAS_SCRIPT)
+      results["floor"] = bench_floor(results["dag"],
+                                     os.path.join(tmp, "floor"))
     base = QUICK_SCALING_BASE if args.quick else 1.0
     results["scaling"] = bench_scaling(
         data_dir, os.path.join(tmp, "scaling"), results["dag"]["model_uri"],

@@ -12,6 +12,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
+from components import artifact_properties
 from serving import baseline
 from serving import versions
 
@@ -20,8 +21,8 @@ VERSION_DIR_KEY = "version_dir"
 SOURCE_MODEL_KEY = "source_model"  # the Trainer's artifact that was pushed
 # The highest eval accuracy among the versions' records and its version;
 # absent when none records one (nothing pushed yet).
-BEST_EVER_ACCURACY_KEY = "best_ever_accuracy"
-BEST_EVER_VERSION_KEY = "best_ever_version"
+BEST_EVER_ACCURACY_KEY = artifact_properties.BEST_EVER_ACCURACY_KEY
+BEST_EVER_VERSION_KEY = artifact_properties.BEST_EVER_VERSION_KEY
 # Versions whose accuracy is unknown (no record), as a JSON list.
 UNRECORDED_KEY = "unrecorded_versions"
 

@@ -8,6 +8,9 @@ from typing import Optional
 
 from tfx import types
 
+from components import artifact_properties
+from serving import versions
+
 # The pushed version the candidate was compared with, and the Trainer
 # artifact that version came from (set only when there was a baseline).
 BASELINE_VERSION_DIR_KEY = "baseline_version_dir"
@@ -16,9 +19,10 @@ BASELINE_SOURCE_MODEL_KEY = "baseline_source_model"
 # it ("none" when nothing was): the Pusher pushes only if it still is.
 COMPARED_WITH_KEY = "compared_with"
 CANDIDATE_ACCURACY_KEY = "candidate_accuracy"  # overall, on the eval split
-BEST_EVER_ACCURACY_KEY = "best_ever_accuracy"
-BEST_EVER_VERSION_KEY = "best_ever_version"
-NO_VERSION = "none"
+# The best ever, as the baseline lookup found it (the same keys).
+BEST_EVER_ACCURACY_KEY = artifact_properties.BEST_EVER_ACCURACY_KEY
+BEST_EVER_VERSION_KEY = artifact_properties.BEST_EVER_VERSION_KEY
+NO_VERSION = versions.NO_VERSION
 
 
 def version_name(version_dir: str) -> str:

@@ -21,6 +21,7 @@ from typing import Optional
 
 import tensorflow_model_analysis as tfma
 
+from components.evaluator import settings
 from components.ingestion import examples_io
 
 ACCURACY_METRIC = "sparse_categorical_accuracy"
@@ -29,23 +30,7 @@ LOSS_METRIC = "sparse_categorical_crossentropy"
 # failure says which rule refused the candidate.
 BEST_EVER_GUARD_METRIC = "accuracy_vs_best_ever"
 
-# Per-class defaults, measured on three retrainings (seeds 1-3) of a
-# dense_512-like net, 5 epochs, 18,000 held-out images:
-# - the hardest class scored 0.585-0.679 on Fashion-MNIST (shirt; 0.87-0.88
-#   overall) and 0.952-0.962 on MNIST, so the floor sits 0.3 below
-#   MIN_ACCURACY (fashion 0.50, mnist 0.60): it refuses a collapsed class,
-#   not an ordinary hard one;
-# - one class moved by up to 0.022 between equally good MNIST models, so 0.05
-#   may be lost per class. Fashion-MNIST classes moved by up to 0.119
-#   (pullover), so there 0.2 (`DEFAULT_MAX_CLASS_ACCURACY_DROP_BY_DATASET`).
-CLASS_ACCURACY_MARGIN = 0.3
-DEFAULT_MAX_CLASS_ACCURACY_DROP = 0.05
-DEFAULT_MAX_CLASS_ACCURACY_DROP_BY_DATASET = {"mnist": 0.05,
-                                              "fashion_mnist": 0.2}
-
-
-def default_min_class_accuracy(min_accuracy: float) -> float:
-  return round(max(0.0, min_accuracy - CLASS_ACCURACY_MARGIN), 6)
+# The rules' default numbers and their reasons: `components.evaluator.settings`.
 
 
 def _threshold(lower_bound: float,
@@ -63,7 +48,7 @@ def make_eval_config(min_accuracy: float,
                      max_accuracy_drop: float,
                      min_class_accuracy: Optional[float] = None,
                      max_class_accuracy_drop: Optional[float] =
-                     DEFAULT_MAX_CLASS_ACCURACY_DROP,
+                     settings.DEFAULT_MAX_CLASS_ACCURACY_DROP["mnist"],
                      best_ever_accuracy: Optional[float] = None
                      ) -> tfma.EvalConfig:
   """Accuracy, loss, example count and per-class accuracy, with the blessing
@@ -79,7 +64,7 @@ def make_eval_config(min_accuracy: float,
   does so at run time; see `with_best_ever_guard`).
   """
   if min_class_accuracy is None:
-    min_class_accuracy = default_min_class_accuracy(min_accuracy)
+    min_class_accuracy = settings.default_min_class_accuracy(min_accuracy)
   overall = tfma.SlicingSpec()
   per_class = tfma.SlicingSpec(feature_keys=[examples_io.LABEL_KEY])
   config = tfma.EvalConfig(

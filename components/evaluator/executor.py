@@ -12,7 +12,7 @@ was in service (the Pusher's compare-and-swap), the candidate's accuracy
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 import tensorflow_model_analysis as tfma
@@ -26,6 +26,7 @@ from components import keras2
 from components.baseline import executor as baseline_executor
 from components.evaluator import blessing as blessing_lib
 from components.evaluator import eval_config as eval_config_lib
+from components.evaluator import metrics
 
 keras2.skip_keras_internals()  # TFMA's Keras metrics
 
@@ -33,19 +34,6 @@ BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
 BASELINE_VERSION_DIR_KEY = blessing_lib.BASELINE_VERSION_DIR_KEY
 BASELINE_SOURCE_MODEL_KEY = blessing_lib.BASELINE_SOURCE_MODEL_KEY
-
-
-def overall_accuracy(evaluation_uri: str) -> Optional[float]:
-  """The candidate's accuracy on the whole split, from TFMA's metrics."""
-  for slice_metrics in tfma.load_metrics(evaluation_uri):
-    if slice_metrics.slice_key.single_slice_keys:
-      continue
-    for kv in slice_metrics.metric_keys_and_values:
-      if (kv.key.name == eval_config_lib.ACCURACY_METRIC and
-          not kv.key.is_diff and kv.key.model_name != "baseline" and
-          kv.value.HasField("double_value")):
-        return kv.value.double_value.value
-  return None
 
 
 def _with_guard(exec_properties: Dict[str, Any],
@@ -80,7 +68,7 @@ class Executor(tfx_evaluator_executor.Executor):
         output_dict[standard_component_specs.BLESSING_KEY])
     evaluation = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EVALUATION_KEY])
-    accuracy = overall_accuracy(evaluation.uri)
+    accuracy = metrics.candidate_accuracy(evaluation.uri)
     if accuracy is not None:
       blessing.set_float_custom_property(blessing_lib.CANDIDATE_ACCURACY_KEY,
                                          accuracy)

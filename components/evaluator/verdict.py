@@ -8,9 +8,10 @@ the class, that refused a candidate, e.g. `not pushed: class 7 accuracy
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from components.evaluator import eval_config as eval_config_lib
+from components.evaluator import metrics
 
 MINUS = "\u2212"
 # (label or None for the whole split) -> candidate accuracy.
@@ -116,19 +117,6 @@ def refusal(validation_result, accuracies: Optional[Accuracies] = None,
       validation_result, accuracies, best_ever_accuracy, class_names))
 
 
-def accuracies_of(metrics: Iterable) -> Accuracies:
-  """The candidate's accuracy per slice from `tfma.load_metrics`."""
-  found: Accuracies = {}
-  for slice_metrics in metrics:
-    label = _label(slice_metrics.slice_key)
-    for kv in slice_metrics.metric_keys_and_values:
-      if (kv.key.name == eval_config_lib.ACCURACY_METRIC and
-          not kv.key.is_diff and kv.key.model_name != "baseline" and
-          kv.value.HasField("double_value")):
-        found[label] = kv.value.double_value.value
-  return found
-
-
 def from_evaluation(evaluation_uri: str,
                     best_ever_accuracy: Optional[float] = None,
                     class_names: Optional[Sequence[str]] = None
@@ -138,6 +126,9 @@ def from_evaluation(evaluation_uri: str,
   `best_ever_accuracy`: the blessing's `best_ever_accuracy`, if any.
   """
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  return refusal(tfma.load_validation_result(evaluation_uri),
-                 accuracies_of(tfma.load_metrics(evaluation_uri)),
+  read = metrics.read(evaluation_uri)
+  accuracies: Accuracies = dict(read["per_class_accuracy"])
+  if eval_config_lib.ACCURACY_METRIC in read["candidate"]:
+    accuracies[None] = read["candidate"][eval_config_lib.ACCURACY_METRIC]
+  return refusal(tfma.load_validation_result(evaluation_uri), accuracies,
                  best_ever_accuracy, class_names)

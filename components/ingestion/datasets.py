@@ -4,6 +4,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Tuple
 
+# Both datasets: 28x28 grayscale images (uint8 in the IDX files), 10 classes.
+IMAGE_SHAPE = (28, 28)
+IMAGE_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+NUM_CLASSES = 10
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -18,6 +23,9 @@ class DatasetInfo:
   # `test`; `sources.content_digest`): checks data that comes without the
   # files, such as a TFDS copy, which stores the examples in its own order.
   content_sha256: Dict[str, str]
+  # Whether the class names are the digits themselves (MNIST): messages then
+  # say "class 7", not "class 7 (7)".
+  digit_classes: bool = False
 
 
 IDX_FILES = {
@@ -42,6 +50,7 @@ DATASETS: Dict[str, DatasetInfo] = {
             "train": "3655811c0e1223700a4714a92a51f55bd215ed7dc1fa2baa4326a2b58042d82d",
             "test": "634538fb34c5277fce98470b8b285d1e8419eb87f328da42ef1faf690d2c3911",
         },
+        digit_classes=True,
     ),
     "fashion_mnist": DatasetInfo(
         name="fashion_mnist",

@@ -25,14 +25,16 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from components.ingestion import datasets
+
 IMAGE_KEY = "image"
+PIXELS = datasets.IMAGE_PIXELS
 LABEL_KEY = "label"
 FEATURE_SPEC = {
-    IMAGE_KEY: tf.io.FixedLenFeature([784], tf.float32),
+    IMAGE_KEY: tf.io.FixedLenFeature([PIXELS], tf.float32),
     LABEL_KEY: tf.io.FixedLenFeature([1], tf.int64),
 }
 _GZIP = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
-PIXELS = 784
 # Examples gathered, scaled and serialized at a time by `write_splits`
 # (0.8 MB of pixels, 3.2 MB of records per writing thread).
 CHUNK = 1024
@@ -71,8 +73,8 @@ def serialize(images: np.ndarray, labels: np.ndarray) -> List[bytes]:
     raise ValueError("labels must be in 0-127")
   template, offset = _template()
   records = np.tile(np.frombuffer(template, np.uint8), (len(labels), 1))
-  pixels = np.ascontiguousarray(images, "<f4").reshape(len(labels), 784)
-  records[:, offset:offset + 784 * 4] = pixels.view(np.uint8)
+  pixels = np.ascontiguousarray(images, "<f4").reshape(len(labels), PIXELS)
+  records[:, offset:offset + PIXELS * 4] = pixels.view(np.uint8)
   records[:, -1] = labels.astype(np.uint8)
   return [row.tobytes() for row in records]
 

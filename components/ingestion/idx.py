@@ -16,10 +16,12 @@ from typing import BinaryIO, Iterator, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from components.ingestion import datasets
+
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
-IMAGE_SHAPE = (28, 28)
-NUM_CLASSES = 10
+IMAGE_SHAPE = datasets.IMAGE_SHAPE
+NUM_CLASSES = datasets.NUM_CLASSES
 
 
 class DataError(ValueError):

@@ -7,8 +7,9 @@ and each shard is gathered, scaled, serialized and written `CHUNK` examples
 at a time. Memory holds a few bytes per image (labels, hashes, the order),
 never the images as float32, so it stays bounded as the data grows; the
 local disk holds the uncompressed uint8 pixels (47 MB for MNIST) meanwhile.
-`ingest_in_memory` is the whole-array form it replaced; both write the same
-bytes (tests/components/ingestion/test_streaming.py).
+The whole-array form it replaced lives on as the reference it is tested
+against (`ingest_in_memory` in tests/components/ingestion/test_streaming.py):
+both write the same bytes.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from components.ingestion import datasets
 from components.ingestion import examples_io
 from components.ingestion import sources
 from components.ingestion import split as split_lib
@@ -71,36 +73,8 @@ def ingest(output_uri: str, *, dataset: str, seed: int, train_fraction: float,
       counts={name: len(indices[name]) for name in split_lib.SPLIT_NAMES},
       class_histograms={
           name: np.bincount(labels[name][indices[name]],
-                            minlength=10).tolist()
+                            minlength=datasets.NUM_CLASSES).tolist()
           for name in split_lib.SPLIT_NAMES},
-      source=raw.source, checksums=raw.checksums, verified=raw.verified,
-      seconds=time.time() - start)
-  _log(dataset, result)
-  return result
-
-
-def ingest_in_memory(output_uri: str, *, dataset: str, seed: int,
-                     train_fraction: float,
-                     max_examples: Optional[int] = None,
-                     data_dir: Optional[str] = None,
-                     tfds_data_dir: Optional[str] = None,
-                     cache_dir: Optional[str] = None) -> IngestionResult:
-  """The whole-array form of `ingest` (every image in memory as float32):
-  the reference the streaming form is tested against, and the bench's
-  'before'."""
-  start = time.time()
-  raw = sources.load_raw_dataset(dataset, data_dir=data_dir,
-                                 tfds_data_dir=tfds_data_dir,
-                                 cache_dir=cache_dir)
-  splits = split_lib.split_dataset(
-      raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
-      seed=seed, train_fraction=train_fraction, max_examples=max_examples)
-  for name, data in splits.items():
-    examples_io.write_split(examples_io.split_dir(output_uri, name),
-                            data.images, data.labels, NUM_SHARDS[name])
-  result = IngestionResult(
-      counts={name: len(data) for name, data in splits.items()},
-      class_histograms={n: d.class_histogram() for n, d in splits.items()},
       source=raw.source, checksums=raw.checksums, verified=raw.verified,
       seconds=time.time() - start)
   _log(dataset, result)

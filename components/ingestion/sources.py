@@ -37,6 +37,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
+from components import storage
 from components.ingestion import datasets
 from components.ingestion import examples_io
 from components.ingestion import idx
@@ -177,7 +178,7 @@ def _check_data_dir(data_dir: str) -> Dict[str, str]:
     tf.io.gfile.listdir(data_dir)
   except (tf.errors.OpError, OSError):
     raise idx.DataError(data_dir, "data directory is not readable") from None
-  if not data_dir.startswith(("gs://", "s3://")) and not os.access(
+  if not storage.is_remote(data_dir) and not os.access(
       data_dir, os.R_OK | os.X_OK):
     raise idx.DataError(data_dir, "data directory is not readable")
   return {key: find_idx_file(data_dir, stem)

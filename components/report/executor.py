@@ -100,7 +100,8 @@ def build_summary(input_dict: Dict[str, List[types.Artifact]],
     # The rules TFMA's validation result says failed, in one sentence.
     summary["refusal"] = verdict_lib.from_evaluation(
         evaluation.uri, best_ever_accuracy=best_ever,
-        class_names=None if dataset == "mnist" else class_names)
+        class_names=(None if datasets.get_dataset_info(dataset).digit_classes
+                     else class_names))
     summary["best_ever"] = {
         "accuracy": best_ever,
         "version": prop(blessing, blessing_lib.BEST_EVER_VERSION_KEY)}

@@ -13,32 +13,13 @@ from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
 
-from components.evaluator import eval_config
-
-ACCURACY = eval_config.ACCURACY_METRIC
+from components.evaluator import metrics
 
 
 def evaluation_metrics(evaluation_uri: str) -> Dict[str, Dict[str, Any]]:
   """TFMA's overall metrics of candidate and baseline, and the candidate's
   per-class accuracy (eval split)."""
-  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  result: Dict[str, Dict[str, Any]] = {"candidate": {}, "baseline": {},
-                                       "per_class_accuracy": {}}
-  for slice_metrics in tfma.load_metrics(evaluation_uri):
-    slice_key = {s.column: s.int64_value
-                 for s in slice_metrics.slice_key.single_slice_keys}
-    for kv in slice_metrics.metric_keys_and_values:
-      name = kv.key.name
-      if not kv.value.HasField("double_value") or kv.key.is_diff:
-        continue
-      value = kv.value.double_value.value
-      role = "baseline" if kv.key.model_name == "baseline" else "candidate"
-      if not slice_key:
-        result[role][name] = value
-      elif name == ACCURACY and role == "candidate":
-        label = int(list(slice_key.values())[0])
-        result["per_class_accuracy"][label] = value
-  return result
+  return metrics.read(evaluation_uri)
 
 
 def validation_result(evaluation_uri: str) -> Dict[str, Any]:

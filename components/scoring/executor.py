@@ -18,7 +18,7 @@ from components.baseline import executor as baseline_executor
 from components.ingestion import examples_io
 from components.artifact_types import ClassificationMetrics
 from components.scoring import scores as scores_lib
-from serving import predict
+from components.scoring import predict
 
 SPLIT = "test"
 SAMPLES_FILE = "samples.npz"  # in the confusion_matrix artifact

@@ -14,8 +14,10 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import tensorflow as tf
 import tf_keras as keras
 
-NUM_CLASSES = 10
-IMAGE_PIXELS = 784
+from components.ingestion import datasets
+
+NUM_CLASSES = datasets.NUM_CLASSES
+IMAGE_PIXELS = datasets.IMAGE_PIXELS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ def test_fingerprints_change_with_the_code_and_the_file(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_edited_model_code_or_schema_recomputes_what_depends_on_it(
     tmp_path, fake_data_dir):
   """Runs `pipeline.local_runner` from a copy of the project; after an edit
@@ -76,7 +77,7 @@ from pipeline import pipeline as pipeline_lib
 def keys():
   config = config_lib.PipelineConfig(dataset="mnist", data_dir="/data",
                                      output_dir="/out", tune=True)
-  dag = pipeline_lib.create_pipeline_from_config(
+  dag = pipeline_lib.create_pipeline(
       config, in_service="{}", data_digest="d")
   return {c.id: json.dumps(c.exec_properties, sort_keys=True, default=str)
           for c in dag.components}
@@ -106,6 +107,7 @@ EDITS = {
 }
 
 
+@pytest.mark.slow
 def test_cache_keys_follow_the_code_each_component_runs(tmp_path):
   """Editing a module changes the cache key of exactly the components that
   run it, found by following imports (before: hand-kept lists, which missed
@@ -172,10 +174,11 @@ print("RESULT " + json.dumps({e: reached(e) for e in sys.argv[1:]}))
 """
 
 
+@pytest.mark.slow
 def test_a_fingerprint_covers_every_module_its_code_imports():
   """What Python really imports for each component's code (watched as it
   runs) is in the modules its fingerprint follows, which also sees imports
-  inside functions (e.g. the scoring's `serving.predict` loading the export
+  inside functions (e.g. the scoring's `components.scoring.predict` loading the export
   code)."""
   done = subprocess.run(
       [sys.executable, "-c", IMPORTS_SCRIPT, *ENTRY_MODULES], cwd=REPO,

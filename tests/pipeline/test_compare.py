@@ -7,6 +7,7 @@ import os
 import pytest
 
 import mnist_tfx
+from components.evaluator.settings import GateSettings
 from components.trainer import hparams
 from pipeline import compare
 from pipeline import compare_page
@@ -46,8 +47,9 @@ def cached_rerun(compared, fashion_dir):
   output_dir, _ = compared
   config = config_lib.PipelineConfig(
       dataset="fashion_mnist", data_dir=fashion_dir, output_dir=output_dir,
-      max_examples=1200, min_accuracy=0.5, min_class_accuracy=0.0,
-      max_class_accuracy_drop=1.0,
+      max_examples=1200, gate=GateSettings(
+          min_accuracy=0.5, min_class_accuracy=0.0,
+          max_class_accuracy_drop=1.0),
       trainer=hparams.TrainerConfig(model=MODELS[1], epochs=2),
       rerun_from="Report")
   return local_runner.run(config)
@@ -58,6 +60,7 @@ def _summaries(output_dir):
   return {r.run_id: r.summary for r in runs.read_runs(output_dir)}
 
 
+@pytest.mark.e2e
 def test_compare_trains_each_model_on_the_same_split(compared):
   output_dir, result = compared
   entries = result["models"]
@@ -85,6 +88,7 @@ def test_compare_trains_each_model_on_the_same_split(compared):
     assert f"{e['test_accuracy']:.4f}" in page
 
 
+@pytest.mark.e2e
 def test_comparison_page_opens_in_chromium_with_its_pictures(compared,
                                                             browser,
                                                             tmp_path):
@@ -100,6 +104,7 @@ def test_comparison_page_opens_in_chromium_with_its_pictures(compared,
   assert seen["fetched"] == []  # self-contained
 
 
+@pytest.mark.e2e
 def test_runs_lists_both_runs_with_their_settings_and_accuracies(
     compared, cached_rerun, capsys):
   output_dir, result = compared
@@ -125,6 +130,7 @@ def test_runs_lists_both_runs_with_their_settings_and_accuracies(
   assert best["run_id"] in lines[1]
 
 
+@pytest.mark.e2e
 def test_a_cached_rerun_adds_no_row(compared, cached_rerun):
   output_dir, result = compared
   assert cached_rerun["components"]["Trainer"]["state"] == "CACHED"
@@ -137,6 +143,7 @@ def test_a_cached_rerun_adds_no_row(compared, cached_rerun):
   assert table[1]["reruns"] == [cached_rerun["run_id"]]
 
 
+@pytest.mark.e2e
 def test_tensorboard_shows_each_trained_model_once(compared, cached_rerun):
   """TensorBoard's own reader on OUTPUT_DIR, as `make tensorboard` serves
   it: one HParams session per model (the rerun rewrote its model's), with

@@ -1,5 +1,5 @@
 """The gate's promise under the faults a user meets, through the local
-runner (README: "What the gate promises"): data replaced in place, another
+runner (docs/reliability.md: "What the gate promises"): data replaced in place, another
 run's report, a damaged bookkeeping file, a push between the start of a run
 and its comparison, a loosened gate."""
 import dataclasses
@@ -10,10 +10,13 @@ import shutil
 import numpy as np
 import pytest
 
+from components.evaluator.settings import GateSettings
 from components.ingestion import idx
 from components.trainer import hparams
 from pipeline import config as config_lib
+from pipeline import exits
 from pipeline import local_runner
+from pipeline import unchanged
 from pipeline import pipeline as pipeline_lib
 from serving import versions
 from tests.conftest import write_fake_dataset
@@ -22,11 +25,12 @@ from tests.conftest import write_fake_dataset
 def _config(data_dir, output_dir, **settings):
   return config_lib.PipelineConfig(
       dataset="mnist", data_dir=str(data_dir), output_dir=str(output_dir),
-      min_accuracy=0.0, trainer=hparams.TrainerConfig(model="dense_100_relu",
-                                                      epochs=1),
+      gate=GateSettings(min_accuracy=0.0),
+      trainer=hparams.TrainerConfig(model="dense_100_relu", epochs=1),
       **settings)
 
 
+@pytest.mark.e2e
 def test_the_report_in_output_dir_is_always_the_last_runs(tmp_path, capsys):
   """A run that cannot be skipped (NO_CACHE=1, another dataset) replaces the
   report: rerunning the first settings must not call it theirs (before: `unchanged since
@@ -44,7 +48,7 @@ def test_the_report_in_output_dir_is_always_the_last_runs(tmp_path, capsys):
   assert again["dataset"] == "mnist" and again["run_id"] != first["run_id"]
   with open(tmp_path / "out" / "summary.json") as f:
     assert json.load(f)["pushed_to"] == first["pushed_to"]
-  last_run = tmp_path / "out" / local_runner.LAST_RUN_FILE
+  last_run = tmp_path / "out" / unchanged.LAST_RUN_FILE
   last_run.write_text(last_run.read_text()[:9])  # a crash mid-write
   capsys.readouterr()
   after_damage = local_runner.run(mnist)
@@ -66,6 +70,7 @@ def _invert_first_image(path):
   assert os.path.getsize(path) == stat.st_size
 
 
+@pytest.mark.e2e
 def test_data_replaced_in_place_is_ingested_again(tmp_path):
   """Raw IDX files, one training image changed with size and time kept: the
   rerun ingests and trains again (before: `unchanged since run …`, and
@@ -88,6 +93,7 @@ def test_data_replaced_in_place_is_ingested_again(tmp_path):
   assert second["data_digest"] != first["data_digest"]
 
 
+@pytest.mark.e2e
 def test_a_push_during_the_runs_start_is_never_cached_as_the_baseline(
     tmp_path, monkeypatch):
   """Another run pushes version B after this run read the serving directory
@@ -101,7 +107,7 @@ def test_a_push_during_the_runs_start_is_never_cached_as_the_baseline(
   version_a = first["pushed_to"]
   version_b = os.path.join(config.serving_model_dir,
                            str(int(os.path.basename(version_a)) + 1))
-  real_build = pipeline_lib.create_pipeline_from_config
+  real_build = pipeline_lib.create_pipeline
 
   def build_then_another_run_pushes(*args, **kwargs):
     dag = real_build(*args, **kwargs)
@@ -113,19 +119,19 @@ def test_a_push_during_the_runs_start_is_never_cached_as_the_baseline(
                   {"accuracy": 0.5}, now=int(os.path.basename(version_b)))
     return dag
 
-  monkeypatch.setattr(pipeline_lib, "create_pipeline_from_config",
+  monkeypatch.setattr(pipeline_lib, "create_pipeline",
                       build_then_another_run_pushes)
   retrained = dataclasses.replace(config, trainer=dataclasses.replace(
       config.trainer, epochs=2))
   with pytest.raises(Exception) as error:
     local_runner.run(retrained)
-  assert local_runner.one_line(local_runner.root_cause(error.value)) == (
+  assert exits.one_line(exits.root_cause(error.value)) == (
       f"ServingChangedError: {config.serving_model_dir}: the model in service"
       f" changed since the Evaluator compared with it (version "
       f"{os.path.basename(version_a)} then, version "
       f"{os.path.basename(version_b)} now); not pushed, rerun to compare with"
       f" version {os.path.basename(version_b)}")
-  monkeypatch.setattr(pipeline_lib, "create_pipeline_from_config", real_build)
+  monkeypatch.setattr(pipeline_lib, "create_pipeline", real_build)
   assert versions.serving_state(config.serving_model_dir) == \
       os.path.basename(version_b)
   versions_dir = config.serving_model_dir
@@ -137,6 +143,7 @@ def test_a_push_during_the_runs_start_is_never_cached_as_the_baseline(
       os.path.basename(version_a))
 
 
+@pytest.mark.e2e
 def test_a_loosened_gate_never_pushes_into_the_production_lineage(tmp_path):
   """Gate settings looser than the dataset's defaults push into a lineage
   of their own, unless ALLOW_LOOSE_GATE=1 says otherwise (before: a

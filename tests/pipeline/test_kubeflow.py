@@ -10,6 +10,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from components.evaluator.settings import GateSettings
 from components.report import summary as report_lib
 from components.trainer import hparams
 from pipeline import config as config_lib
@@ -262,7 +263,7 @@ def _fake_run_config(tmp_path, gz=True, **trainer):
   from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
   return config_lib.PipelineConfig(
       dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data", gz=gz),
-      min_accuracy=0.0, trainer=hparams.TrainerConfig(
+      gate=GateSettings(min_accuracy=0.0), trainer=hparams.TrainerConfig(
           model="dense_100_relu", **{"epochs": 2, **trainer}))
 
 
@@ -306,6 +307,7 @@ def test_restore_input_types_uses_the_declared_type():
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_tfx_stock_entrypoint_fails_under_the_oss_handover(tmp_path,
                                                           installed_copy):
   """The emulator's oss mode reproduces the failure users meet on KFP 2.x:
@@ -320,6 +322,7 @@ def test_tfx_stock_entrypoint_fails_under_the_oss_handover(tmp_path,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", kfp_emulator.MODES)
+@pytest.mark.e2e
 def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
                                                  mode):
   """The whole compiled DAG runs task by task as the KFP backend in `mode`
@@ -341,7 +344,7 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
     assert set(first.forms) == set(kfp_emulator.OSS_FORMS)
   out = first.outputs
   serving = str(tmp_path / "root" / "serving" / config_lib.PipelineConfig(
-      min_accuracy=0.0).model_name)
+      gate=GateSettings(min_accuracy=0.0)).model_name)
   assert out["LatestPushedModel"]["model"]["metadata"]["found"] == 0
   assert out["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
   pushed = out["Pusher"]["pushed_model"]["metadata"]
@@ -418,6 +421,7 @@ def test_compiled_spec_runs_under_the_kfp_driver(tmp_path, installed_copy,
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_compiled_spec_ingests_data_replaced_in_place_again(tmp_path,
                                                            installed_copy):
   """Each run of a compiled spec reads the data when it starts (the
@@ -452,6 +456,7 @@ def test_compiled_spec_ingests_data_replaced_in_place_again(tmp_path,
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_compiled_spec_runs_on_s3_under_the_oss_driver(tmp_path, s3_server,
                                                        installed_copy):
   """Pipeline root and serving directory on s3:// (a real S3 server on
@@ -460,7 +465,7 @@ def test_compiled_spec_runs_on_s3_under_the_oss_driver(tmp_path, s3_server,
   from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
   config = config_lib.PipelineConfig(
       dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data"),
-      min_accuracy=0.0, serving_dir="s3://kfp/serving",
+      gate=GateSettings(min_accuracy=0.0), serving_dir="s3://kfp/serving",
       trainer=hparams.TrainerConfig(model="dense_100_relu", epochs=1))
   # As for KFP's MinIO: the endpoint and the credentials secret compiled in.
   kubeflow = config_lib.KubeflowConfig(
@@ -563,6 +568,7 @@ def test_s3_settings_compile_into_every_task(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_tuner_runs_under_the_oss_driver_and_its_result_can_be_frozen(
     tmp_path, installed_copy):
   """TUNE=1 compiles a Tuner task whose best hyperparameters the Trainer

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.evaluator.settings import GateSettings
 from components.report import run_record
 from components.trainer import export
 from components.trainer import hparams
 from pipeline import config as config_lib
+from pipeline import exits
 from pipeline import local_runner
+from pipeline import unchanged
 from serving import versions
 from tests.conftest import open_report_in_browser
 
@@ -29,7 +32,7 @@ def small_config(mnist_dir, tmp_path_factory):
       output_dir=str(tmp_path_factory.mktemp("e2e")), max_examples=3000,
       trainer=hparams.TrainerConfig(model="dense_512", epochs=1),
       # ~90 eval images per class: a class moves by 0.1 between equal models.
-      min_accuracy=0.5, max_class_accuracy_drop=0.2)
+      gate=GateSettings(min_accuracy=0.5, max_class_accuracy_drop=0.2))
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +40,7 @@ def first_run(small_config):
   return local_runner.run(small_config)
 
 
+@pytest.mark.e2e
 def test_every_component_runs_and_the_model_is_pushed(small_config, first_run,
                                                       browser, tmp_path):
   summary = first_run
@@ -70,6 +74,7 @@ def test_every_component_runs_and_the_model_is_pushed(small_config, first_run,
   assert seen["fetched"] == []
 
 
+@pytest.mark.e2e
 def test_pushed_model_answers_alike_on_every_signature(first_run,
                                                       mnist_dir):
   """Real test images as a client sends them: 0-255 pixels, pixels / 255,
@@ -104,6 +109,7 @@ def second_run(small_config, first_run):
   return local_runner.run(small_config)
 
 
+@pytest.mark.e2e
 def test_rerun_after_its_own_push_is_unchanged(small_config, first_run,
                                                second_run):
   # Its candidate is now the model in service: run again, the DAG would
@@ -136,6 +142,7 @@ def rerun_from_report(small_config, third_run):
                                               rerun_from="Report"))
 
 
+@pytest.mark.e2e
 def test_unchanged_rerun_does_not_start_tfx(small_config, second_run,
                                             third_run, rerun_from_report):
   third, runs_before, runs_after = third_run
@@ -173,34 +180,35 @@ def _runs(config):
   return len(store.get_contexts_by_type("pipeline_run"))
 
 
+@pytest.mark.e2e
 def test_unchanged_run_key_sees_settings_code_data_and_service(
     fake_data_dir, tmp_path, monkeypatch):
   config = config_lib.PipelineConfig(dataset="mnist", data_dir=fake_data_dir,
                                      output_dir=str(tmp_path / "out"))
-  key = local_runner.unchanged_run_key(config)
-  assert key == local_runner.unchanged_run_key(config)
-  assert local_runner.unchanged_run_key(dataclasses.replace(
+  key = unchanged.unchanged_run_key(config)
+  assert key == unchanged.unchanged_run_key(config)
+  assert unchanged.unchanged_run_key(dataclasses.replace(
       config, seed=7)) != key
   data_file = os.path.join(fake_data_dir, "t10k-labels-idx1-ubyte.gz")
   os.utime(data_file, ns=(0, 0))  # touched: the same data
-  assert local_runner.unchanged_run_key(config) == key
+  assert unchanged.unchanged_run_key(config) == key
   from components.ingestion import idx  # pylint: disable=g-import-not-at-top
   labels = idx.parse_labels(idx.read_bytes(data_file), data_file)
   idx.write_idx(data_file, labels[::-1].copy())  # replaced in place
-  replaced = local_runner.unchanged_run_key(config)
+  replaced = unchanged.unchanged_run_key(config)
   assert replaced != key
   serving = os.path.join(config.serving_model_dir, "1700000000")
   os.makedirs(serving)
   open(os.path.join(serving, "saved_model.pb"), "w").close()  # a push
-  pushed = local_runner.unchanged_run_key(config)
+  pushed = unchanged.unchanged_run_key(config)
   assert pushed != replaced
   from components import fingerprint  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(fingerprint, "project_fingerprint", lambda: "edited")
-  assert local_runner.unchanged_run_key(config) != pushed
+  assert unchanged.unchanged_run_key(config) != pushed
   for never in (dict(enable_cache=False), dict(rerun_from="Trainer"),
                 dict(data_dir="s3://bucket/mnist"),
                 dict(data_dir=str(tmp_path / "missing"))):
-    assert local_runner.unchanged_run_key(dataclasses.replace(
+    assert unchanged.unchanged_run_key(dataclasses.replace(
         config, **never)) is None
 
 
@@ -208,7 +216,7 @@ def test_only_a_candidate_in_service_counts_as_seen_in_service(
     fake_data_dir, tmp_path):
   config = config_lib.PipelineConfig(dataset="mnist", data_dir=fake_data_dir,
                                      output_dir=str(tmp_path / "out"))
-  state = local_runner.run_state(config, local_runner.observe(config))
+  state = unchanged.run_state(config, unchanged.observe(config))
   assert json.loads(state["in_service"])["version_dir"] is None
   def push(version):
     path = os.path.join(config.serving_model_dir, version)
@@ -217,16 +225,17 @@ def test_only_a_candidate_in_service_counts_as_seen_in_service(
     return path
   mine = push("1700000000")
   pushed = {"pushed_to": mine}
-  assert json.loads(local_runner.state_after(config, state, pushed)[
+  assert json.loads(unchanged.state_after(config, state, pushed)[
       "in_service"])["version_dir"] == mine
   # Refused: the run saw what is in service before it.
-  assert local_runner.state_after(config, state, {"pushed_to": None}) == state
+  assert unchanged.state_after(config, state, {"pushed_to": None}) == state
   # Another run pushed after this one: a rerun must compare with that.
   push("1700000100")
-  assert local_runner.state_after(config, state, pushed) == state
-  assert local_runner.state_after(config, None, pushed) is None
+  assert unchanged.state_after(config, state, pushed) == state
+  assert unchanged.state_after(config, None, pushed) is None
 
 
+@pytest.mark.e2e
 def test_rerun_from_a_named_component(small_config, rerun_from_report):
   del rerun_from_report  # the comparison with the model in service is cached
   rerun = local_runner.run(dataclasses.replace(small_config,
@@ -236,6 +245,7 @@ def test_rerun_from_a_named_component(small_config, rerun_from_report):
   assert rerun["blessed"] and not rerun["new_version"]
 
 
+@pytest.mark.e2e
 def test_bad_data_fails_in_one_line_and_pushes_nothing(tmp_path):
   from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
   data_dir = write_fake_dataset(tmp_path / "data")
@@ -279,6 +289,7 @@ def better_run(small_config, worse_run):
                                                   epochs=4)))
 
 
+@pytest.mark.e2e
 def test_worse_candidate_is_not_blessed_and_service_is_untouched(
     small_config, first_run, worse_run):
   # A changed trainer setting recomputes the Trainer and what follows it.
@@ -289,15 +300,16 @@ def test_worse_candidate_is_not_blessed_and_service_is_untouched(
   assert not worse_run["blessed"] and not worse_run["pushed"]
   candidate = worse_run["evaluation"]["candidate"]["sparse_categorical_accuracy"]
   baseline = worse_run["evaluation"]["baseline"]["sparse_categorical_accuracy"]
-  assert candidate < baseline - small_config.max_accuracy_drop
+  assert candidate < baseline - small_config.gate.max_accuracy_drop
   assert worse_run["verdict"].startswith("not pushed: ")
   assert (f"accuracy {candidate:.4f} < baseline {baseline:.4f} "
-          f"\u2212 {small_config.max_accuracy_drop}") in worse_run["verdict"]
+          f"\u2212 {small_config.gate.max_accuracy_drop}") in worse_run["verdict"]
   assert pushed == [int(os.path.basename(first_run["pushed_to"]))]
   report = open(worse_run["report"]).read()
   assert worse_run["verdict"] in report
 
 
+@pytest.mark.e2e
 def test_better_candidate_is_blessed_and_pushed_as_a_new_version(
     small_config, first_run, better_run):
   assert better_run["blessed"] and better_run["pushed"]
@@ -314,6 +326,7 @@ def test_better_candidate_is_blessed_and_pushed_as_a_new_version(
     assert os.path.getsize(os.path.join(report_dir, picture)) > 1000
 
 
+@pytest.mark.e2e
 def test_a_new_model_in_service_is_compared_again_and_nothing_else(
     small_config, worse_run, better_run):
   # The worse settings again, now that another run has pushed a new model:
@@ -329,10 +342,12 @@ def test_a_new_model_in_service_is_compared_again_and_nothing_else(
   assert len(versions.existing_versions(small_config.serving_model_dir)) == 2
 
 
+@pytest.mark.e2e
 def test_local_dag_runner_runs_the_same_pipeline(mnist_dir, tmp_path):
   config = config_lib.PipelineConfig(
       dataset="mnist", data_dir=mnist_dir, output_dir=str(tmp_path),
-      runner="local", max_examples=1200, min_accuracy=0.3,
+      runner="local", max_examples=1200,
+      gate=GateSettings(min_accuracy=0.3),
       trainer=hparams.TrainerConfig(model="dense_100_relu_dropout", epochs=1))
   summary = local_runner.run(config)
   assert {c["state"] for c in summary["components"].values()} == {"COMPLETE"}
@@ -340,6 +355,7 @@ def test_local_dag_runner_runs_the_same_pipeline(mnist_dir, tmp_path):
   assert set(summary["components"]) == set(NODES)
 
 
+@pytest.mark.e2e
 def test_an_anomaly_stops_the_dag_before_training(mnist_dir, tmp_path):
   """Data that breaks the schema (here: a schema allowing labels 0-4 only)
   fails ValidationGate with the anomalies listed; Trainer never runs."""
@@ -352,14 +368,14 @@ def test_an_anomaly_stops_the_dag_before_training(mnist_dir, tmp_path):
   strict = tmp_path / "schema.pbtxt"
   strict.write_text(open(config.schema_path).read().replace(
       "int_domain { min: 0 max: 9 }", "int_domain { min: 0 max: 4 }"))
-  dag = pipeline_lib.create_pipeline_from_config(
+  dag = pipeline_lib.create_pipeline(
       config, schema_path=str(strict),
       metadata_connection_config=metadata.sqlite_metadata_connection_config(
           config.metadata_path))
   with pytest.raises(Exception) as error:
     beam_dag_runner.BeamDagRunner().run(dag)
-  cause = local_runner.root_cause(error.value)
-  message = local_runner.one_line(cause)
+  cause = exits.root_cause(error.value)
+  message = exits.one_line(cause)
   assert message.startswith("DataAnomaliesError: 3 data anomalies, training "
                             "stopped: eval/label:"), message
   assert "test/label" in message and "train/label" in message

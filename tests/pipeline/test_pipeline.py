@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 
 from components import fingerprint
+from components.evaluator.settings import GateSettings
 from components.ingestion import component as ingestion_component
 from components.pusher.component import AtomicPusher
 from pipeline import config as config_lib
@@ -27,7 +28,7 @@ def test_ingestion_parameters_are_part_of_the_cache_key():
 def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
     tmp_path):
   config = config_lib.PipelineConfig(output_dir=str(tmp_path))
-  dag = pipeline_lib.create_pipeline_from_config(config, data_digest="d")
+  dag = pipeline_lib.create_pipeline(config, data_digest="d")
   nodes = {node.id: node for node in dag.components}
   assert set(nodes) == {
       "MnistExampleGen", "StatisticsGen", "ImportSchemaGen",
@@ -73,10 +74,13 @@ def test_a_gate_looser_than_the_defaults_is_a_lineage_of_its_own(settings,
                                                                  loose):
   """Only a stricter or default gate may push into a lineage; a looser one
   (`loose_gate_settings` names what) gets `-loose` unless allowed."""
-  config = config_lib.PipelineConfig(**settings)
+  dataset = settings.pop("dataset", "mnist")
+  config = config_lib.PipelineConfig(dataset=dataset,
+                                     gate=GateSettings(**settings))
   assert config.loose_gate_settings == loose
   assert config.lineage_parts == (("loose",) if loose else ())
-  allowed = dataclasses.replace(config, allow_loose_gate=True)
+  allowed = dataclasses.replace(config, gate=dataclasses.replace(
+      config.gate, allow_loose_gate=True))
   assert allowed.lineage_parts == ()
 
 
@@ -107,7 +111,7 @@ def test_the_baseline_lookup_is_cached_only_while_the_model_in_service_is(
   keys = []
   for state, digest in (('{"version_dir": null}', "d1"),
                         ('{"version_dir": "/s/1795647719"}', "d2")):
-    ir = pipeline_lib.compile_for_local(pipeline_lib.create_pipeline_from_config(
+    ir = pipeline_lib.compile_for_local(pipeline_lib.create_pipeline(
         config, in_service=state, data_digest=digest))
     assert _caching(ir)["LatestPushedModel"] is True
     nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
@@ -121,7 +125,7 @@ def test_the_baseline_lookup_is_cached_only_while_the_model_in_service_is(
 
 
 def test_rerun_from_recomputes_that_component_and_everything_after(tmp_path):
-  dag = pipeline_lib.create_pipeline_from_config(
+  dag = pipeline_lib.create_pipeline(
       config_lib.PipelineConfig(output_dir=str(tmp_path)), data_digest="d")
   # Everything may come from the cache but the report of the run itself.
   caching = _caching(pipeline_lib.compile_for_local(dag))
@@ -152,7 +156,7 @@ def test_config_from_environment():
   assert config.trainer.model == "cnn" and config.trainer.epochs == 3
   assert config.trainer.optimizer == "nesterov"
   assert config.max_examples is None and not config.enable_cache
-  assert config.accuracy_threshold == 0.80
+  assert config.gate.accuracy_threshold(config.dataset) == 0.80
 
 
 def test_config_errors_are_one_line():
@@ -168,10 +172,33 @@ def test_config_errors_are_one_line():
 def test_gate_defaults_are_the_documented_ones():
   """With no settings: MNIST needs 0.90 accuracy, Fashion-MNIST 0.80; a class
   may drop 0.05 (MNIST) or 0.2 (Fashion) against the baseline, the overall
-  accuracy 0.002 (README, "Configuration")."""
+  accuracy 0.002 (README, "Settings")."""
   mnist = config_lib.PipelineConfig.from_env({})
   fashion = config_lib.PipelineConfig.from_env({"DATASET": "fashion_mnist"})
-  assert (mnist.accuracy_threshold, mnist.class_drop_threshold) == (0.9, 0.05)
-  assert (fashion.accuracy_threshold, fashion.class_drop_threshold) == (
-      0.8, 0.2)
-  assert mnist.max_accuracy_drop == fashion.max_accuracy_drop == 0.002
+  assert (mnist.gate.accuracy_threshold("mnist"),
+          mnist.gate.class_drop_threshold("mnist")) == (0.9, 0.05)
+  assert (fashion.gate.accuracy_threshold("fashion_mnist"),
+          fashion.gate.class_drop_threshold("fashion_mnist")) == (0.8, 0.2)
+  assert mnist.gate.max_accuracy_drop == fashion.gate.max_accuracy_drop == 0.002
+
+
+def test_every_setting_has_one_table_row_and_one_readme_row():
+  """`ENV_SETTINGS` is the one map from environment to config, and the
+  README's settings table lists exactly those settings (plus the two
+  console switches read where they print)."""
+  import os  # pylint: disable=g-import-not-at-top
+  import re  # pylint: disable=g-import-not-at-top
+  readme = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__)))), "README.md")
+  with open(readme) as f:
+    text = f.read()
+  section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+  documented = set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.M))
+  mapped = {name for name, _, _ in config_lib.ENV_SETTINGS}
+  assert documented == mapped | {"KERAS_PROGRESS", "VERBOSE"}
+  # Each maps to a real field: an unknown one would fail here, not in a run.
+  for name, path, _ in config_lib.ENV_SETTINGS:
+    group, _, field = path.rpartition(".")
+    owner = {"": config_lib.PipelineConfig(), "gate": GateSettings(),
+             "trainer": config_lib.hparams.TrainerConfig()}[group]
+    assert hasattr(owner, field), (name, path)

@@ -1,6 +1,6 @@
 """Failure and recovery: kills, reruns, concurrent runs, disk faults.
 
-Each test states the guarantee it demonstrates (README: "Failure and
+Each test states the guarantee it demonstrates (docs/reliability.md: "Failure and
 recovery").
 """
 import contextlib
@@ -19,9 +19,12 @@ import tensorflow as tf
 
 from serving import registry
 from serving import versions
+from components.evaluator.settings import GateSettings
 from components.trainer import hparams
 from pipeline import config as config_lib
+from pipeline import exits
 from pipeline import local_runner
+from pipeline import run_lock
 from components.report import run_record
 
 DATA_NODES = ("MnistExampleGen", "ImportSchemaGen", "StatisticsGen",
@@ -59,6 +62,7 @@ def _wait_for(pattern, process, timeout=240):
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM,
                                          signal.SIGINT])  # SIGINT: Ctrl-C
+@pytest.mark.e2e
 def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
                                                       kill_signal):
   """Killed (or Ctrl-C: exit 130, "interrupted") after its first finished
@@ -112,13 +116,14 @@ def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_same_seed_gives_identical_splits_and_accuracy(mnist_dir, tmp_path):
   """Two full runs (the second with NO_CACHE) with one seed: every component
   recomputed, byte-identical split files, test accuracy within 0.3 points,
   and the seed recorded in metadata and summary."""
   config = config_lib.PipelineConfig(
       dataset="mnist", data_dir=mnist_dir, output_dir=str(tmp_path),
-      max_examples=3000, min_accuracy=0.5, seed=7,
+      max_examples=3000, gate=GateSettings(min_accuracy=0.5), seed=7,
       trainer=hparams.TrainerConfig(model="dense_512", epochs=2, seed=7))
   first = local_runner.run(config)
   second = local_runner.run(dataclasses.replace(config, enable_cache=False))
@@ -150,18 +155,18 @@ def test_same_seed_gives_identical_splits_and_accuracy(mnist_dir, tmp_path):
 
 def test_a_second_run_on_the_same_output_dir_is_refused_at_once(tmp_path):
   config = config_lib.PipelineConfig(output_dir=str(tmp_path))
-  with local_runner.hold_run_lock(str(tmp_path), log=lambda _: None):
-    with pytest.raises(local_runner.AlreadyRunningError,
+  with run_lock.hold_run_lock(str(tmp_path), log=lambda _: None):
+    with pytest.raises(run_lock.AlreadyRunningError,
                        match=f"{tmp_path} is in use by another run \\(pid "
                        f"{os.getpid()} on "):
       local_runner.run(config)
   notes = []
-  (tmp_path / local_runner.LOCK_FILE).write_text(json.dumps(
+  (tmp_path / run_lock.LOCK_FILE).write_text(json.dumps(
       {"pid": 999999, "host": "h", "started": "2026-01-01 00:00:00"}))
-  with local_runner.hold_run_lock(str(tmp_path), log=notes.append) as stale:
+  with run_lock.hold_run_lock(str(tmp_path), log=notes.append) as stale:
     assert stale == "pid 999999 on h, started 2026-01-01 00:00:00"
   assert notes and notes[0].startswith("note: cleared a stale lock")
-  assert (tmp_path / local_runner.LOCK_FILE).read_text() == ""  # clean release
+  assert (tmp_path / run_lock.LOCK_FILE).read_text() == ""  # clean release
 
 
 @contextlib.contextmanager
@@ -194,6 +199,7 @@ def _main(env):
                              if l.startswith("error:")]
 
 
+@pytest.mark.e2e
 def test_unwritable_output_or_serving_dir_fails_fast_and_keeps_service(
     tmp_path):
   """A read-only output or serving directory stops the run before any work,
@@ -236,12 +242,13 @@ def trained(mnist_dir, tmp_path_factory):
       dataset="mnist", data_dir=mnist_dir,
       output_dir=str(tmp_path_factory.mktemp("faults")), max_examples=1200,
       # Every candidate is blessed: the faults, not the gate, are tested.
-      min_accuracy=0.3, max_accuracy_drop=1.0, min_class_accuracy=0.0,
-      max_class_accuracy_drop=1.0,
+      gate=GateSettings(min_accuracy=0.3, max_accuracy_drop=1.0,
+                        min_class_accuracy=0.0, max_class_accuracy_drop=1.0),
       trainer=hparams.TrainerConfig(model="dense_100_relu", epochs=1))
   return config, local_runner.run(config)
 
 
+@pytest.mark.e2e
 def test_full_disk_during_push_leaves_the_model_in_service(trained,
                                                            tmp_path):
   """The Pusher runs out of space: the run fails in one line, no partial
@@ -260,7 +267,7 @@ def test_full_disk_during_push_leaves_the_model_in_service(trained,
         trainer=dataclasses.replace(config.trainer, epochs=2))
     with pytest.raises(Exception) as error:
       local_runner.run(faulty)
-    message = local_runner.one_line(local_runner.root_cause(error.value))
+    message = exits.one_line(exits.root_cause(error.value))
     assert message == (f"PushError: {serving}: push failed (No space left on "
                        "device); the versions in service are untouched")
     assert versions.existing_versions(serving) == [1]
@@ -271,6 +278,7 @@ def test_full_disk_during_push_leaves_the_model_in_service(trained,
     assert "serving_images" in loaded.signatures
 
 
+@pytest.mark.e2e
 def test_an_evaluator_failure_pushes_nothing(trained, monkeypatch):
   """Whatever breaks in the Evaluator, the model in service stays."""
   config, first = trained
@@ -282,7 +290,7 @@ def test_an_evaluator_failure_pushes_nothing(trained, monkeypatch):
   before = versions.existing_versions(config.serving_model_dir)
   with pytest.raises(Exception) as error:
     local_runner.run(dataclasses.replace(config, rerun_from="Evaluator"))
-  assert "simulated Evaluator crash" in str(local_runner.root_cause(
+  assert "simulated Evaluator crash" in str(exits.root_cause(
       error.value))
   assert versions.existing_versions(config.serving_model_dir) == before
   assert tf.saved_model.load(first["pushed_to"]) is not None

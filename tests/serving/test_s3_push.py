@@ -3,6 +3,7 @@
 Run in a subprocess: tensorflow-io's S3 client can abort interpreter
 teardown (see `components.storage.exit_process`).
 """
+import pytest
 import os
 import subprocess
 import sys
@@ -48,6 +49,7 @@ storage.exit_process(0)
 """
 
 
+@pytest.mark.slow
 def test_object_store_push_is_compare_and_swap(tmp_path, s3_server):
   from tests.conftest import REPO_ROOT as root  # pylint: disable=g-import-not-at-top
   serving = "s3://kfp/cas/mnist"
@@ -135,6 +137,7 @@ storage.exit_process(0)
 """
 
 
+@pytest.mark.slow
 def test_object_store_push_leaves_nothing_half_written(tmp_path, s3_server):
   """On S3: a push that fails removes what it wrote; what a killed push left
   (part of a version, a claim no longer rewritten) is removed by the next

@@ -1,5 +1,6 @@
 """The bench compares like with like: the DAG with the script a user would
 write (Keras 3), by the median of pairs; only a GPU's CNN figure counts."""
+import pytest
 import copy
 
 import tensorflow as tf
@@ -8,6 +9,7 @@ from components.trainer import models
 from tools import bench
 
 
+@pytest.mark.slow
 def test_plain_cnn_script_trains_the_cnn_preset(fake_data_dir):
   """The plain script the Trainer's CNN epochs are held against builds the
   same network as the `cnn` preset (same parameters) and times each epoch."""
@@ -55,6 +57,7 @@ def test_the_dag_is_held_against_the_median_of_its_pairs():
       "dag_vs_script"]["met"]
 
 
+@pytest.mark.slow
 def test_the_plain_script_is_what_a_user_writes_on_keras_3(fake_data_dir,
                                                           tmp_path):
   """No project code and no Keras 2 switch: the installed TensorFlow's
@@ -67,3 +70,21 @@ def test_the_plain_script_is_what_a_user_writes_on_keras_3(fake_data_dir,
   legacy = bench.run_plain_script(fake_data_dir, str(tmp_path), epochs=1,
                                   script=bench.TF_KERAS_SCRIPT)
   assert legacy["keras"].startswith("2.")
+
+
+@pytest.mark.slow
+def test_the_statistics_floor_does_statisticsgens_work(fake_data_dir,
+                                                      tmp_path):
+  """The plain TFDV call the bench holds StatisticsGen against reads every
+  split and every example, as StatisticsGen does: the floor is the same
+  work, not a lighter one."""
+  import tensorflow_data_validation as tfdv
+  examples = str(tmp_path / "examples")
+  ingested = bench.run_stage("ingestion", fake_data_dir, examples)
+  floor = bench.run_stage("statistics_floor", examples,
+                          str(tmp_path / "floor"))
+  assert floor["examples"] == ingested["examples"]
+  counted = sum(
+      tfdv.load_statistics(str(tmp_path / "floor" / name / "stats.tfrecord"))
+      .datasets[0].num_examples for name in ("train", "eval", "test"))
+  assert counted == ingested["examples"]

@@ -122,6 +122,7 @@ def _in_service(serving, tmp_path, k, accuracy, now):
 
 
 @pytest.mark.parametrize("wrong,blessed", [(19, True), (21, False)])
+@pytest.mark.slow
 def test_tfma_blesses_a_drop_of_0_0019_and_refuses_0_0021(tmp_path, wrong,
                                                           blessed):
   examples = _write_examples(tmp_path / "examples",
@@ -144,6 +145,7 @@ def test_tfma_blesses_a_drop_of_0_0019_and_refuses_0_0021(tmp_path, wrong,
                       "1.0000 \u2212 0.002")
 
 
+@pytest.mark.slow
 def test_a_collapsed_class_is_refused_and_named(tmp_path):
   # Class 7 collapses (59 % wrong); overall 0.941 clears MIN_ACCURACY 0.9.
   examples = _write_examples(tmp_path / "examples", [_answers({7: 590})])
@@ -156,6 +158,7 @@ def test_a_collapsed_class_is_refused_and_named(tmp_path):
       "not pushed: class 7 accuracy 0.4100 < minimum 0.6"
 
 
+@pytest.mark.slow
 def test_a_class_dropping_more_than_allowed_is_refused(tmp_path):
   # Class 3 loses 0.06 against the baseline; overall only 0.006 (allowed 0.01).
   examples = _write_examples(tmp_path / "examples",
@@ -172,6 +175,7 @@ def test_a_class_dropping_more_than_allowed_is_refused(tmp_path):
       "not pushed: class 3 accuracy 0.9400 < baseline 1.0000 \u2212 0.05"
 
 
+@pytest.mark.slow
 def test_the_cumulative_guard_refuses_a_slow_slide(tmp_path):
   # Best ever pushed 0.9999; in service now 0.9985; the candidate, 0.9970, is
   # within 0.002 of the model in service but 0.0029 below the best ever.
@@ -192,6 +196,7 @@ def test_the_cumulative_guard_refuses_a_slow_slide(tmp_path):
       "not pushed: accuracy 0.9970 < best ever pushed 0.9999 \u2212 0.002"
 
 
+@pytest.mark.slow
 def test_a_blessed_push_records_its_accuracy_and_swaps_only_its_baseline(
     tmp_path):
   examples = _write_examples(tmp_path / "examples",

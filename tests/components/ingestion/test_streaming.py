@@ -4,6 +4,8 @@ import gzip
 import os
 import subprocess
 import sys
+import time
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -12,8 +14,36 @@ import tensorflow as tf
 from components.ingestion import examples_io
 from components.ingestion import idx
 from components.ingestion import ingest
+from components.ingestion import sources
+from components.ingestion import split as split_lib
 from tests.conftest import REPO_ROOT
 from tests.conftest import write_fake_dataset
+
+
+def ingest_in_memory(output_uri: str, *, dataset: str, seed: int,
+                     train_fraction: float,
+                     max_examples: Optional[int] = None,
+                     data_dir: Optional[str] = None,
+                     tfds_data_dir: Optional[str] = None,
+                     cache_dir: Optional[str] = None) -> ingest.IngestionResult:
+  """The whole-array form of `ingest` (every image in memory as float32),
+  which the streaming form replaced: the reference it is tested against."""
+  start = time.time()
+  raw = sources.load_raw_dataset(dataset, data_dir=data_dir,
+                                 tfds_data_dir=tfds_data_dir,
+                                 cache_dir=cache_dir)
+  splits = split_lib.split_dataset(
+      raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
+      seed=seed, train_fraction=train_fraction, max_examples=max_examples)
+  for name, data in splits.items():
+    examples_io.write_split(examples_io.split_dir(output_uri, name),
+                            data.images, data.labels, ingest.NUM_SHARDS[name])
+  result = ingest.IngestionResult(
+      counts={name: len(data) for name, data in splits.items()},
+      class_histograms={n: d.class_histogram() for n, d in splits.items()},
+      source=raw.source, checksums=raw.checksums, verified=raw.verified,
+      seconds=time.time() - start)
+  return result
 
 
 def _files(root):
@@ -45,7 +75,7 @@ def test_streamed_examples_are_byte_identical_to_the_whole_array_path(
   kwargs = dict(dataset="mnist", seed=seed, train_fraction=0.7,
                 max_examples=max_examples, data_dir=data_dir)
   streamed = ingest.ingest(str(tmp_path / "streamed"), **kwargs)
-  whole = ingest.ingest_in_memory(str(tmp_path / "whole"), **kwargs)
+  whole = ingest_in_memory(str(tmp_path / "whole"), **kwargs)
   _assert_same_output(streamed, whole, str(tmp_path / "streamed"),
                       str(tmp_path / "whole"))
 
@@ -54,7 +84,7 @@ def test_streamed_real_mnist_is_byte_identical(mnist_dir, tmp_path):
   kwargs = dict(dataset="mnist", seed=42, train_fraction=0.7,
                 data_dir=mnist_dir)
   streamed = ingest.ingest(str(tmp_path / "streamed"), **kwargs)
-  whole = ingest.ingest_in_memory(str(tmp_path / "whole"), **kwargs)
+  whole = ingest_in_memory(str(tmp_path / "whole"), **kwargs)
   assert streamed.counts == {"train": 41932, "eval": 18068, "test": 10000}
   _assert_same_output(streamed, whole, str(tmp_path / "streamed"),
                       str(tmp_path / "whole"))
@@ -104,6 +134,8 @@ _CHILD = """
 import resource, sys
 import components
 from components.ingestion import ingest
+from components.ingestion import sources
+from components.ingestion import split as split_lib
 getattr(ingest, sys.argv[1])(sys.argv[2], dataset="mnist", seed=0,
                              train_fraction=0.7, data_dir=sys.argv[3])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
@@ -118,6 +150,7 @@ def _peak_rss(function, data_dir, out):
   return int(done.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_data(tmp_path):
   """4x the images: the peak resident memory of a fresh process grows by
   less than the added images take even as uint8 (measured: ~3 MB; the

@@ -1,6 +1,6 @@
 """The Pusher's promise under faults: every version in service is in the
 best-ever guard, whatever stops a push and whatever happens to
-`registry.json` (README: "What the gate promises")."""
+`registry.json` (docs/reliability.md, "What the gate promises")."""
 import json
 import os
 import shutil

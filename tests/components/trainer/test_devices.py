@@ -27,6 +27,7 @@ def test_check_gpus_says_what_is_missing():
 
 @pytest.mark.slow
 @pytest.mark.skipif(bool(GPUS), reason="a GPU is visible here")
+@pytest.mark.e2e
 def test_run_asking_for_a_gpu_on_a_cpu_machine_fails_in_one_line(
     fake_data_dir, tmp_path):
   """`make run-local TRAINER_GPUS=1` without a GPU: exit 1, one error line

@@ -122,6 +122,7 @@ def _pipeline_accuracy(name, root, splits, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(COURSE_RECIPES))
+@pytest.mark.slow
 def test_preset_matches_plain_keras(name, fashion_splits, tmp_path,
                                     monkeypatch):
   monkeypatch.setenv("KERAS_PROGRESS", "epoch")

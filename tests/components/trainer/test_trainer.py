@@ -31,6 +31,7 @@ def _files(examples_dir, split):
 
 
 @pytest.mark.parametrize("name", sorted(models.PRESETS))
+@pytest.mark.slow
 def test_every_preset_builds_trains_exports_and_reloads(name, tmp_path):
   preset = models.get_preset(name)
   model = models.compile_model(models.build_model(preset), preset.optimizer)
@@ -47,6 +48,7 @@ def test_every_preset_builds_trains_exports_and_reloads(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["cnn", "dense_100_relu_dropout"])
+@pytest.mark.slow
 def test_tracing_without_autograph_trains_exactly_the_same(name):
   """`compile_model` skips AutoGraph (8-10 s per process); batch norm and
   dropout included, training gives the same losses to the bit."""
@@ -272,6 +274,7 @@ def test_restarted_training_resumes_from_its_backup(examples_dir, tmp_path):
   assert history["epoch"] == [2, 3]  # recorded in history.json
 
 
+@pytest.mark.slow
 def test_a_backup_of_other_code_is_never_resumed(examples_dir, tmp_path,
                                                  monkeypatch):
   """The Trainer (`run_fn`) killed after epoch 2 of 4 resumes at epoch 3

@@ -12,6 +12,7 @@ from tfx.components.tuner import executor as tuner_executor
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
+from components.evaluator.settings import GateSettings
 from components.ingestion import ingest
 from components.trainer import hparams
 from components.trainer import models
@@ -83,7 +84,7 @@ def test_tune_adds_the_tuner_before_the_trainer(tmp_path):
       "TUNE": "1", "TUNE_TRIALS": "3", "TUNE_EPOCHS": "1",
       "TUNE_ALGORITHM": "hyperband", "TUNE_FAMILIES": "dense",
       "OUTPUT_DIR": str(tmp_path)})
-  dag = pipeline_lib.create_pipeline_from_config(config)
+  dag = pipeline_lib.create_pipeline(config)
   ids = [c.id for c in dag.components]
   assert ids.index("Tuner") < ids.index("Trainer")
   trainer = dag.components[ids.index("Trainer")]
@@ -92,13 +93,13 @@ def test_tune_adds_the_tuner_before_the_trainer(tmp_path):
   tune = json.loads(tuner.exec_properties["custom_config"])["tune"]
   assert tune == {"trials": 3, "epochs": 1, "algorithm": "hyperband",
                   "families": ["dense"], "seed": 42}
-  frozen = pipeline_lib.create_pipeline_from_config(dataclasses.replace(
+  frozen = pipeline_lib.create_pipeline(dataclasses.replace(
       config, tune_from=str(tmp_path / "best")))
   ids = [c.id for c in frozen.components]
   assert "Tuner" not in ids and "TunedHyperparameters" in ids
   assert frozen.components[ids.index("Trainer")].inputs[
       "hyperparameters"].producer_component_id == "TunedHyperparameters"
-  untuned = pipeline_lib.create_pipeline_from_config(
+  untuned = pipeline_lib.create_pipeline(
       config_lib.PipelineConfig(output_dir=str(tmp_path)))
   assert "Tuner" not in [c.id for c in untuned.components]
 
@@ -118,6 +119,7 @@ def examples(tmp_path_factory):
 
 
 @pytest.mark.parametrize("algorithm", ["random", "hyperband", "bayesian"])
+@pytest.mark.slow
 def test_tfx_tuner_picks_the_best_trial_and_the_trainer_trains_it(
     algorithm, examples, tmp_path, monkeypatch):
   monkeypatch.setenv("KERAS_PROGRESS", "epoch")
@@ -188,6 +190,7 @@ def test_report_shows_the_trials(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_tuned_pipeline_runs_end_to_end(mnist_dir, tmp_path):
   """`make run-local TUNE=1 ...` on a slice of MNIST: the Tuner runs, the
   Trainer trains its best values, summary.json and report.md show the
@@ -195,7 +198,7 @@ def test_tuned_pipeline_runs_end_to_end(mnist_dir, tmp_path):
   from pipeline import local_runner  # pylint: disable=g-import-not-at-top
   config = config_lib.PipelineConfig(
       dataset="mnist", data_dir=mnist_dir, output_dir=str(tmp_path),
-      max_examples=1500, min_accuracy=0.1, tune=True, tune_trials=2,
+      max_examples=1500, gate=GateSettings(min_accuracy=0.1), tune=True, tune_trials=2,
       tune_epochs=1, tune_families=("dense",),
       trainer=hparams.TrainerConfig(epochs=1))
   summary = local_runner.run(config)

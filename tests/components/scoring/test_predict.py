@@ -5,8 +5,8 @@ import tf_keras as keras
 
 import mnist_tfx as cli
 from components.ingestion import idx
+from components.scoring import predict
 from components.trainer import export
-from serving import predict
 
 
 @pytest.fixture(scope="module")
