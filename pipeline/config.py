@@ -3,7 +3,9 @@
 Every `make run-local VAR=...` setting is one row of `ENV_SETTINGS`, which
 maps it to a field here or in a component's own settings type (the
 Trainer's `hparams.TrainerConfig`, the gate's
-`components.evaluator.settings.GateSettings`); `PipelineConfig.from_env()`
+`components.evaluator.settings.GateSettings`, the Tuner's
+`components.tuner.settings.TunerSettings`, the ingestion's
+`components.ingestion.settings.IngestionSettings`); `PipelineConfig.from_env()`
 is the only code that reads them. Only the console switches KERAS_PROGRESS and VERBOSE are read
 where they print.
 """
@@ -17,8 +19,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from components import storage
 from components.evaluator import settings as gate_settings
 from components.ingestion import datasets
-from components.ingestion import split
+from components.ingestion import settings as ingestion_settings
 from components.trainer import hparams
+from components.tuner import settings as tuner_settings
 import schemas
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,24 +29,20 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMAS_DIR = os.path.dirname(os.path.abspath(schemas.__file__))
 
 RUNNERS = ("beam", "local")
-DEFAULT_TRAIN_FRACTION = split.DEFAULT_TRAIN_FRACTION
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
   """Settings of one pipeline run (see README, "Settings")."""
   dataset: str = "mnist"
-  data_dir: Optional[str] = None
-  tfds_data_dir: Optional[str] = None
-  download_cache_dir: Optional[str] = os.path.join(
-      os.path.expanduser("~"), ".cache", "mnist-tfx")
+  # Where the data comes from and how it is split (components/ingestion).
+  ingestion: ingestion_settings.IngestionSettings = (
+      ingestion_settings.IngestionSettings())
   output_dir: str = os.path.join(REPO_ROOT, "outputs")
   serving_dir: Optional[str] = None  # None: <output_dir>/serving
   lineage: str = ""  # a new value starts a fresh pipeline (no baseline)
   runner: str = "beam"
   seed: int = 42
-  train_fraction: float = 0.7  # DEFAULT_TRAIN_FRACTION
-  max_examples: Optional[int] = None
   trainer: hparams.TrainerConfig = hparams.TrainerConfig()
   # The gate's rules and their per-dataset defaults (components/evaluator).
   gate: gate_settings.GateSettings = gate_settings.GateSettings()
@@ -51,14 +50,8 @@ class PipelineConfig:
   enable_cache: bool = True
   rerun_from: Optional[str] = None  # recompute this component and all after
   beam_args: Tuple[str, ...] = ()  # BEAM_PIPELINE_ARGS, split like a shell
-  # TUNE=1: TFX's Tuner (KerasTuner) picks the Trainer's hyperparameters.
-  tune: bool = False
-  tune_trials: int = 10
-  tune_epochs: int = 2  # per trial (Hyperband: at most)
-  tune_algorithm: str = "random"  # random | hyperband | bayesian
-  tune_families: Tuple[str, ...] = ("dense", "cnn")  # model families searched
-  # An earlier Tuner's best_hyperparameters directory: train those, no search.
-  tune_from: Optional[str] = None
+  # TUNE=1 / TUNE_FROM: the Tuner's settings (components/tuner).
+  tuner: tuner_settings.TunerSettings = tuner_settings.TunerSettings()
 
   def __post_init__(self):
     datasets.get_dataset_info(self.dataset)  # validates the name
@@ -77,16 +70,12 @@ class PipelineConfig:
   def lineage_parts(self) -> Tuple[str, ...]:
     """What separates this run's lineage (its baseline and serving model)
     from the default one, so that a run can only replace a model judged
-    the same way: `LINEAGE`; a split definition other than the original
-    7:3 (`split80` for TRAIN_FRACTION=0.8, see `split.lineage_part`);
-    `quick` for MAX_EXAMPLES runs; `loose` for a gate looser than the
-    dataset's defaults (`loose_gate_settings`) unless ALLOW_LOOSE_GATE=1."""
+    the same way: `LINEAGE`; the ingestion's (`split80` for
+    TRAIN_FRACTION=0.8, `quick` for MAX_EXAMPLES runs: `IngestionSettings.
+    lineage_parts`); `loose` for a gate looser than the dataset's defaults
+    (`loose_gate_settings`) unless ALLOW_LOOSE_GATE=1."""
     parts = [self.lineage] if self.lineage else []
-    split_part = split.lineage_part(self.train_fraction)
-    if split_part:
-      parts.append(split_part)
-    if self.max_examples:
-      parts.append("quick")
+    parts.extend(self.ingestion.lineage_parts)
     if self.loose_gate_settings and not self.gate.allow_loose_gate:
       parts.append("loose")
     return tuple(parts)
@@ -133,7 +122,12 @@ class PipelineConfig:
     """Every setting of the run, the trainer's resolved from its preset (for
     summary.json)."""
     values = dataclasses.asdict(self)
-    values.update(values.pop("gate"))  # by their names of old: flat
+    # By their names of old: flat.
+    values.update(values.pop("ingestion"))
+    gate = values.pop("gate")
+    del values["tuner"]
+    values.update(self.tuner.record())
+    values.update(gate)
     values["trainer"] = dataclasses.asdict(self.trainer.resolved())
     return values
 
@@ -156,8 +150,11 @@ class PipelineConfig:
         group, _, field = path.rpartition(".")
         groups.setdefault(group, {})[field] = value
     return cls(**groups.get("", {}),
+               ingestion=ingestion_settings.IngestionSettings(
+                   **groups.get("ingestion", {})),
                trainer=hparams.TrainerConfig(**groups.get("trainer", {})),
-               gate=gate_settings.GateSettings(**groups.get("gate", {})))
+               gate=gate_settings.GateSettings(**groups.get("gate", {})),
+               tuner=tuner_settings.TunerSettings(**groups.get("tuner", {})))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,16 +254,17 @@ _no_cache.kind = "boolean"  # what an error message calls it
 # later row wins over an earlier one for the same field.
 ENV_SETTINGS: Tuple[Tuple[str, str, Any], ...] = (
     ("DATASET", "dataset", str),
-    ("DATA_DIR", "data_dir", _local_or_uri),
-    ("TFDS_DATA_DIR", "tfds_data_dir", _local_or_uri),
-    ("DOWNLOAD_CACHE_DIR", "download_cache_dir", str),
+    # The ingestion (components/ingestion/settings.py).
+    ("DATA_DIR", "ingestion.data_dir", _local_or_uri),
+    ("TFDS_DATA_DIR", "ingestion.tfds_data_dir", _local_or_uri),
+    ("DOWNLOAD_CACHE_DIR", "ingestion.download_cache_dir", str),
+    ("TRAIN_FRACTION", "ingestion.train_fraction", float),
+    ("MAX_EXAMPLES", "ingestion.max_examples", int),
     ("OUTPUT_DIR", "output_dir", _local_or_uri),
     ("SERVING_DIR", "serving_dir", _local_or_uri),
     ("LINEAGE", "lineage", str),
     ("RUNNER", "runner", str),
     ("SEED", "seed", int),
-    ("TRAIN_FRACTION", "train_fraction", float),
-    ("MAX_EXAMPLES", "max_examples", int),
     ("STATS_SAMPLE_RATE", "stats_sample_rate", float),
     ("ENABLE_CACHE", "enable_cache", boolean),
     ("NO_CACHE", "enable_cache", _no_cache),
@@ -289,11 +287,12 @@ ENV_SETTINGS: Tuple[Tuple[str, str, Any], ...] = (
     ("MIN_CLASS_ACCURACY", "gate.min_class_accuracy", float),
     ("MAX_CLASS_ACCURACY_DROP", "gate.max_class_accuracy_drop", float),
     ("ALLOW_LOOSE_GATE", "gate.allow_loose_gate", boolean),
-    # The Tuner (components/tuner/).
-    ("TUNE", "tune", boolean),
-    ("TUNE_TRIALS", "tune_trials", int),
-    ("TUNE_EPOCHS", "tune_epochs", int),
-    ("TUNE_ALGORITHM", "tune_algorithm", str),
-    ("TUNE_FAMILIES", "tune_families", _names),
-    ("TUNE_FROM", "tune_from", _local_or_uri),
+    # The Tuner (components/tuner/settings.py).
+    ("TUNE", "tuner.enabled", boolean),
+    ("TUNE_TRIALS", "tuner.trials", int),
+    ("TUNE_EPOCHS", "tuner.epochs", int),
+    ("TUNE_ALGORITHM", "tuner.algorithm", str),
+    ("TUNE_FAMILIES", "tuner.families", _names),
+    ("SEED", "tuner.seed", int),
+    ("TUNE_FROM", "tuner.tune_from", _local_or_uri),
 )

@@ -49,10 +49,10 @@ def check_cluster_settings(config: config_lib.PipelineConfig,
   if any(mark in root for mark in PLACEHOLDER_MARKS):
     raise ValueError(f"PIPELINE_ROOT={root} is a placeholder: name your "
                      "bucket")
-  paths = {"PIPELINE_ROOT": root, "DATA_DIR": config.data_dir,
-           "TFDS_DATA_DIR": config.tfds_data_dir,
+  paths = {"PIPELINE_ROOT": root, "DATA_DIR": config.ingestion.data_dir,
+           "TFDS_DATA_DIR": config.ingestion.tfds_data_dir,
            "SERVING_DIR": config.serving_dir,
-           "TUNE_FROM": getattr(config, "tune_from", None)}
+           "TUNE_FROM": config.tuner.tune_from}
   for setting, path in paths.items():
     if not path:
       continue
@@ -94,7 +94,8 @@ def cluster_config(config: config_lib.PipelineConfig,
   return dataclasses.replace(
       config, output_dir=kubeflow.pipeline_root,
       trainer=dataclasses.replace(config.trainer, gpus=kubeflow.trainer_gpus),
-      download_cache_dir=POD_DOWNLOAD_CACHE_DIR,
+      ingestion=dataclasses.replace(config.ingestion,
+                                    download_cache_dir=POD_DOWNLOAD_CACHE_DIR),
       serving_dir=config.serving_dir or kubeflow.pipeline_root.rstrip("/") +
       "/serving")
 

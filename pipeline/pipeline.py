@@ -73,11 +73,13 @@ def create_pipeline(
   dataset = config.dataset
   pipeline_name, serving_model_dir = (config.pipeline_name,
                                       config.serving_model_dir)
+  ingestion = config.ingestion
   data_dir, tfds_data_dir, download_cache_dir = (
-      config.data_dir, config.tfds_data_dir, config.download_cache_dir)
+      ingestion.data_dir, ingestion.tfds_data_dir,
+      ingestion.download_cache_dir)
   trainer_config = config.trainer.to_custom_config()
   tuner_config = _tuner_config(config)
-  tuned_hyperparameters_uri = config.tune_from
+  tuned_hyperparameters_uri = config.tuner.tune_from
   schema_fingerprint = fingerprint.file_fingerprint(config.schema_path)
   schema_path = schema_path or config.schema_path
   data_fingerprint = None
@@ -89,8 +91,9 @@ def create_pipeline(
         code_fingerprint=fingerprint.code_fingerprint(
             DataFingerprint.__module__)).with_id(DATA_FINGERPRINT_NODE_ID)
   example_gen = MnistExampleGen(
-      dataset=dataset, seed=config.seed, train_fraction=config.train_fraction,
-      max_examples=config.max_examples, data_dir=data_dir,
+      dataset=dataset, seed=config.seed,
+      train_fraction=ingestion.train_fraction,
+      max_examples=ingestion.max_examples, data_dir=data_dir,
       tfds_data_dir=tfds_data_dir, cache_dir=download_cache_dir,
       data_digest=(data_digest if data_fingerprint is None else
                    data_fingerprint.outputs["digest"].future()[0].value))
@@ -113,7 +116,7 @@ def create_pipeline(
           ValidationGate.__module__))
 
   # TUNE=1: a KerasTuner search (components/tuner) whose best
-  # hyperparameters the Trainer trains; `tuner_config` is
+  # hyperparameters the Trainer trains (`config.tuner`); `tuner_config` is
   # `tuner.task.tuner_custom_config(...)`. Or frozen: an earlier Tuner's
   # best_hyperparameters directory, imported (TUNE_FROM=).
   tuner = None
@@ -248,13 +251,8 @@ def compile_for_local(dag: tfx_pipeline.Pipeline,
 
 
 def _tuner_config(config) -> Optional[Dict[str, Any]]:
-  """The Tuner's custom_config when `config.tune` (validated now), else None."""
-  if not config.tune:
+  """The Tuner's custom_config when TUNE=1, else None."""
+  if not config.tuner.enabled:
     return None
-  from components.tuner import search_space  # pylint: disable=g-import-not-at-top
   from components.tuner import task as tuner_task  # pylint: disable=g-import-not-at-top
-  tune = search_space.TuneConfig(
-      trials=config.tune_trials, epochs=config.tune_epochs,
-      algorithm=config.tune_algorithm, families=config.tune_families,
-      seed=config.seed)
-  return tuner_task.tuner_custom_config(tune, config.trainer)
+  return tuner_task.tuner_custom_config(config.tuner, config.trainer)

@@ -53,9 +53,9 @@ def observe(config: config_lib.PipelineConfig) -> RunInputs:
   from components.ingestion import sources  # pylint: disable=g-import-not-at-top
   from serving import baseline  # pylint: disable=g-import-not-at-top
   try:
-    data = sources.data_digest(config.dataset, config.data_dir,
-                                 config.tfds_data_dir,
-                                 config.download_cache_dir)
+    data = sources.data_digest(config.dataset, config.ingestion.data_dir,
+                                 config.ingestion.tfds_data_dir,
+                                 config.ingestion.download_cache_dir)
   except idx.DataError as e:  # the ingestion reports it, in one line
     data = UNREADABLE + str(e)
   return RunInputs(data_digest=data, in_service=baseline.in_service(
@@ -73,8 +73,10 @@ def run_state(config: config_lib.PipelineConfig, inputs: RunInputs
   """Everything the DAG's cache keys depend on, or None (see above)."""
   from components import fingerprint  # pylint: disable=g-import-not-at-top
   from components import storage  # pylint: disable=g-import-not-at-top
-  paths = [config.data_dir, config.tfds_data_dir, config.download_cache_dir,
-           config.serving_model_dir, config.output_dir]
+  ingestion = config.ingestion
+  paths = [ingestion.data_dir, ingestion.tfds_data_dir,
+           ingestion.download_cache_dir, config.serving_model_dir,
+           config.output_dir]
   if (not config.enable_cache or config.rerun_from or
       not inputs.data_readable or
       any(p and storage.is_remote(p) for p in paths)):

@@ -48,7 +48,7 @@ def make_eval_config(min_accuracy: float,
                      max_accuracy_drop: float,
                      min_class_accuracy: Optional[float] = None,
                      max_class_accuracy_drop: Optional[float] =
-                     settings.DEFAULT_MAX_CLASS_ACCURACY_DROP["mnist"],
+                     settings.DEFAULT_MAX_CLASS_ACCURACY_DROP,
                      best_ever_accuracy: Optional[float] = None
                      ) -> tfma.EvalConfig:
   """Accuracy, loss, example count and per-class accuracy, with the blessing

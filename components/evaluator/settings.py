@@ -1,5 +1,7 @@
-"""The gate's settings and their per-dataset defaults: the one home of every
-rule's number (no TFMA import, so the pipeline's config can hold it).
+"""The gate's settings: the one home of every rule's number (no TFMA import,
+so the pipeline's config can hold it). A dataset's own defaults
+(MIN_ACCURACY, MAX_CLASS_ACCURACY_DROP) are facts of the dataset, in its
+`components.ingestion.datasets.DatasetInfo`.
 
 A new rule: a field here (its default, its resolution for a dataset, and
 whether a value is looser than the default), its threshold in
@@ -10,20 +12,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Tuple
 
-# Minimum accuracy on `eval` for a model to be blessed, per dataset.
-DEFAULT_MIN_ACCURACY = {"mnist": 0.90, "fashion_mnist": 0.80}
+from components.ingestion import datasets
+
 DEFAULT_MAX_ACCURACY_DROP = 0.002
-# Per-class defaults, measured on three retrainings (seeds 1-3) of a
-# dense_512-like net, 5 epochs, 18,000 held-out images:
-# - the hardest class scored 0.585-0.679 on Fashion-MNIST (shirt; 0.87-0.88
-#   overall) and 0.952-0.962 on MNIST, so the floor sits 0.3 below
-#   MIN_ACCURACY (fashion 0.50, mnist 0.60): it refuses a collapsed class,
-#   not an ordinary hard one;
-# - one class moved by up to 0.022 between equally good MNIST models, so 0.05
-#   may be lost per class. Fashion-MNIST classes moved by up to 0.119
-#   (pullover), so there 0.2.
+# The class floor when MIN_CLASS_ACCURACY is not given: MIN_ACCURACY − 0.3.
+# On three retrainings (seeds 1-3) of a dense_512-like net, 5 epochs, 18,000
+# held-out images, the hardest class scored 0.585-0.679 on Fashion-MNIST
+# (shirt; 0.87-0.88 overall) and 0.952-0.962 on MNIST, so the floor (fashion
+# 0.50, mnist 0.60) refuses a collapsed class, not an ordinary hard one.
 CLASS_ACCURACY_MARGIN = 0.3
-DEFAULT_MAX_CLASS_ACCURACY_DROP = {"mnist": 0.05, "fashion_mnist": 0.2}
+# MAX_CLASS_ACCURACY_DROP when neither it nor the dataset sets one.
+DEFAULT_MAX_CLASS_ACCURACY_DROP = 0.05
 
 
 def default_min_class_accuracy(min_accuracy: float) -> float:
@@ -49,7 +48,7 @@ class GateSettings:
   def accuracy_threshold(self, dataset: str) -> float:
     if self.min_accuracy is not None:
       return self.min_accuracy
-    return DEFAULT_MIN_ACCURACY[dataset]
+    return datasets.get_dataset_info(dataset).min_accuracy
 
   def class_accuracy_threshold(self, dataset: str) -> float:
     if self.min_class_accuracy is not None:
@@ -57,17 +56,16 @@ class GateSettings:
     return default_min_class_accuracy(self.accuracy_threshold(dataset))
 
   def class_drop_threshold(self, dataset: str) -> float:
-    """MAX_CLASS_ACCURACY_DROP, or the dataset's default: one class of a
-    retrained model of equal quality moved by up to 0.022 on MNIST and
-    0.12 on Fashion-MNIST (shirt vs. pullover) in our measurements."""
+    """MAX_CLASS_ACCURACY_DROP, or the dataset's default (`DatasetInfo`)."""
     if self.max_class_accuracy_drop is not None:
       return self.max_class_accuracy_drop
-    return DEFAULT_MAX_CLASS_ACCURACY_DROP[dataset]
+    return datasets.get_dataset_info(dataset).max_class_accuracy_drop
 
   def loose_settings(self, dataset: str) -> Tuple[str, ...]:
     """The settings set looser than the dataset's defaults (a lower floor
     or a larger allowed drop), by their environment names."""
-    default_min = DEFAULT_MIN_ACCURACY[dataset]
+    default = GateSettings()
+    default_min = default.accuracy_threshold(dataset)
     loose = []
     if self.accuracy_threshold(dataset) < default_min:
       loose.append("MIN_ACCURACY")
@@ -77,7 +75,7 @@ class GateSettings:
         default_min_class_accuracy(default_min)):
       loose.append("MIN_CLASS_ACCURACY")
     if (self.class_drop_threshold(dataset) >
-        DEFAULT_MAX_CLASS_ACCURACY_DROP[dataset]):
+        default.class_drop_threshold(dataset)):
       loose.append("MAX_CLASS_ACCURACY_DROP")
     return tuple(loose)
 

@@ -7,16 +7,14 @@ tuned_preset` turns the chosen values back into a model preset.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import keras_tuner
 
 from components.trainer import hparams
 from components.trainer import models
+from components.tuner.settings import FAMILIES
 
-ALGORITHMS = ("random", "hyperband", "bayesian")
-FAMILIES = ("dense", "cnn")
 DENSE_LAYERS = (1, 2)
 UNITS = (20, 64, 100, 128, 256, 512)
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
@@ -26,39 +24,6 @@ BATCH_SIZES = (20, 32, 64, 128)
 # times a log-uniform factor, so every optimizer is tried in its own range.
 LEARNING_RATE_SCALES = (0.2, 5.0)
 OBJECTIVE = "val_accuracy"
-
-
-@dataclasses.dataclass(frozen=True)
-class TuneConfig:
-  """How to search: trials, epochs per trial, algorithm, model families."""
-  trials: int = 10
-  epochs: int = 2
-  algorithm: str = "random"
-  families: Tuple[str, ...] = FAMILIES
-  seed: int = 42
-
-  def __post_init__(self):
-    object.__setattr__(self, "families", tuple(self.families))
-    if self.algorithm not in ALGORITHMS:
-      raise ValueError(f"unknown tuning algorithm {self.algorithm!r}; choose "
-                       f"one of {list(ALGORITHMS)}")
-    unknown = set(self.families) - set(FAMILIES) or not self.families
-    if unknown:
-      raise ValueError(f"unknown model families {sorted(self.families)}; "
-                       f"choose from {list(FAMILIES)}")
-    for name in ("trials", "epochs"):
-      if getattr(self, name) < 1:
-        raise ValueError(f"tune {name} must be >= 1, got {getattr(self, name)}")
-
-  def to_custom_config(self) -> Dict[str, Any]:
-    return dict(dataclasses.asdict(self), families=list(self.families))
-
-  @classmethod
-  def from_custom_config(cls, custom_config: Optional[Mapping[str, Any]]
-                         ) -> "TuneConfig":
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in (custom_config or {}).items()
-                  if k in fields})
 
 
 def sample(hp: keras_tuner.HyperParameters, families=FAMILIES,

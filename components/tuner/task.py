@@ -18,6 +18,7 @@ from components.trainer import data
 from components.trainer import hparams
 from components.trainer import models
 from components.tuner import search_space
+from components.tuner import settings
 
 PROJECT_NAME = "mnist_tuning"
 
@@ -33,7 +34,7 @@ class TunerFnResult(NamedTuple):
 TRAINER_KEYS = ("optimizer", "learning_rate", "batch_size", "seed")
 
 
-def tuner_custom_config(tune: search_space.TuneConfig,
+def tuner_custom_config(tune: settings.TunerSettings,
                         trainer: hparams.TrainerConfig) -> Dict[str, Any]:
   """The Tuner component's `custom_config`."""
   trainer_config = trainer.to_custom_config()
@@ -45,7 +46,7 @@ class CourseHyperModel(keras_tuner.HyperModel):
   """Builds a trial's model from `search_space.sample`; fits it on in-memory
   splits batched with the trial's batch size."""
 
-  def __init__(self, tune: search_space.TuneConfig,
+  def __init__(self, tune: settings.TunerSettings,
                trainer: hparams.TrainerConfig):
     super().__init__(name="course_models")
     self.tune = tune
@@ -69,7 +70,7 @@ class CourseHyperModel(keras_tuner.HyperModel):
                      **kwargs)
 
 
-def make_tuner(tune: search_space.TuneConfig, hypermodel: keras_tuner.HyperModel,
+def make_tuner(tune: settings.TunerSettings, hypermodel: keras_tuner.HyperModel,
                directory: str) -> keras_tuner.Tuner:
   """RandomSearch, Hyperband or BayesianOptimization, at most `tune.trials`
   trials (Hyperband: up to `tune.epochs` epochs a trial, brackets repeated
@@ -90,7 +91,7 @@ def make_tuner(tune: search_space.TuneConfig, hypermodel: keras_tuner.HyperModel
 def tuner_fn(fn_args) -> TunerFnResult:
   """TFX Tuner entry point: the tuner and the arguments of its `search`."""
   custom_config = fn_args.custom_config or {}
-  tune = search_space.TuneConfig.from_custom_config(custom_config.get("tune"))
+  tune = settings.TunerSettings.from_custom_config(custom_config.get("tune"))
   trainer = hparams.TrainerConfig.from_custom_config(
       custom_config.get("trainer"))
   tuner = make_tuner(tune, CourseHyperModel(tune, trainer),

@@ -71,12 +71,16 @@ def test_edited_model_code_or_schema_recomputes_what_depends_on_it(
 KEYS_SCRIPT = r"""
 import json, sys
 import components
+from components.ingestion.settings import IngestionSettings
+from components.tuner.settings import TunerSettings
 from pipeline import config as config_lib
 from pipeline import pipeline as pipeline_lib
 
 def keys():
-  config = config_lib.PipelineConfig(dataset="mnist", data_dir="/data",
-                                     output_dir="/out", tune=True)
+  config = config_lib.PipelineConfig(
+      dataset="mnist", output_dir="/out",
+      ingestion=IngestionSettings(data_dir="/data"),
+      tuner=TunerSettings(enabled=True))
   dag = pipeline_lib.create_pipeline(
       config, in_service="{}", data_digest="d")
   return {c.id: json.dumps(c.exec_properties, sort_keys=True, default=str)

@@ -8,6 +8,7 @@ import pytest
 
 import mnist_tfx
 from components.evaluator.settings import GateSettings
+from components.ingestion.settings import IngestionSettings
 from components.trainer import hparams
 from pipeline import compare
 from pipeline import compare_page
@@ -46,8 +47,9 @@ def cached_rerun(compared, fashion_dir):
   its Trainer comes from the cache."""
   output_dir, _ = compared
   config = config_lib.PipelineConfig(
-      dataset="fashion_mnist", data_dir=fashion_dir, output_dir=output_dir,
-      max_examples=1200, gate=GateSettings(
+      dataset="fashion_mnist",
+      ingestion=IngestionSettings(data_dir=fashion_dir, max_examples=1200),
+      output_dir=output_dir, gate=GateSettings(
           min_accuracy=0.5, min_class_accuracy=0.0,
           max_class_accuracy_drop=1.0),
       trainer=hparams.TrainerConfig(model=MODELS[1], epochs=2),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from components.evaluator.settings import GateSettings
+from components.ingestion.settings import IngestionSettings
 from components.ingestion import idx
 from components.trainer import hparams
 from pipeline import config as config_lib
@@ -24,7 +25,8 @@ from tests.conftest import write_fake_dataset
 
 def _config(data_dir, output_dir, **settings):
   return config_lib.PipelineConfig(
-      dataset="mnist", data_dir=str(data_dir), output_dir=str(output_dir),
+      dataset="mnist", ingestion=IngestionSettings(data_dir=str(data_dir)),
+      output_dir=str(output_dir),
       gate=GateSettings(min_accuracy=0.0),
       trainer=hparams.TrainerConfig(model="dense_100_relu", epochs=1),
       **settings)

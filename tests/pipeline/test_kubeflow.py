@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from components.evaluator.settings import GateSettings
+from components.ingestion.settings import IngestionSettings
 from components.report import summary as report_lib
 from components.trainer import hparams
 from pipeline import config as config_lib
@@ -45,7 +46,8 @@ EXPECTED_UPSTREAM = {
 
 def _compile(tmp_path, config=None, **kubeflow):
   config = config or config_lib.PipelineConfig(
-      dataset="fashion_mnist", data_dir="gs://bucket/fashion")
+      dataset="fashion_mnist",
+      ingestion=IngestionSettings(data_dir="gs://bucket/fashion"))
   kubeflow = config_lib.KubeflowConfig(
       **{"image": IMAGE, "pipeline_root": "gs://bucket/root", **kubeflow})
   spec, proto, _ = _compile_file(tmp_path, config, kubeflow)
@@ -262,7 +264,8 @@ def _emulate(spec, root, mode, installed_copy, cache=None, until=None):
 def _fake_run_config(tmp_path, gz=True, **trainer):
   from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
   return config_lib.PipelineConfig(
-      dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data", gz=gz),
+      dataset="mnist", ingestion=IngestionSettings(
+          data_dir=write_fake_dataset(tmp_path / "data", gz=gz)),
       gate=GateSettings(min_accuracy=0.0), trainer=hparams.TrainerConfig(
           model="dense_100_relu", **{"epochs": 2, **trainer}))
 
@@ -440,7 +443,7 @@ def test_compiled_spec_ingests_data_replaced_in_place_again(tmp_path,
   runs = []
   for name in ("run1", "run2", "run3"):
     if name == "run3":
-      _invert_first_image(os.path.join(config.data_dir,
+      _invert_first_image(os.path.join(config.ingestion.data_dir,
                                        "train-images-idx3-ubyte"))
     runs.append(_emulate(spec, str(tmp_path / name), "oss", installed_copy,
                          cache, until="MnistExampleGen"))
@@ -464,7 +467,8 @@ def test_compiled_spec_runs_on_s3_under_the_oss_driver(tmp_path, s3_server,
   from s3://."""
   from tests.conftest import write_fake_dataset  # pylint: disable=g-import-not-at-top
   config = config_lib.PipelineConfig(
-      dataset="mnist", data_dir=write_fake_dataset(tmp_path / "data"),
+      dataset="mnist", ingestion=IngestionSettings(
+          data_dir=write_fake_dataset(tmp_path / "data")),
       gate=GateSettings(min_accuracy=0.0), serving_dir="s3://kfp/serving",
       trainer=hparams.TrainerConfig(model="dense_100_relu", epochs=1))
   # As for KFP's MinIO: the endpoint and the credentials secret compiled in.
@@ -525,7 +529,8 @@ def test_beam_pipeline_args_reach_statistics_and_evaluator(tmp_path):
     assert args[-4:] == dataflow.split(), task
     assert "--direct_running_mode=in_memory" not in args
   default, _ = _compile(tmp_path, config=config_lib.PipelineConfig(
-      dataset="mnist", data_dir="gs://bucket/mnist"))
+      dataset="mnist",
+      ingestion=IngestionSettings(data_dir="gs://bucket/mnist")))
   assert default["deploymentSpec"]["executors"]["Evaluator_executor"][
       "container"]["args"][-2:] == ["--direct_running_mode=in_memory",
                                      "--direct_num_workers=1"]
@@ -541,7 +546,8 @@ def test_s3_settings_compile_into_every_task(tmp_path):
       s3_credentials_secret="mlpipeline-minio-artifact")
   spec, _, platform = _compile_file(
       tmp_path, config_lib.PipelineConfig(dataset="mnist",
-                                          data_dir="s3://mlpipeline/mnist"),
+                                          ingestion=IngestionSettings(
+                                              data_dir="s3://mlpipeline/mnist")),
       kubeflow)
   executors = spec["deploymentSpec"]["executors"]
   secret_env = platform["platforms"]["kubernetes"]["deploymentSpec"][

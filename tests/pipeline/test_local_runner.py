@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from components.evaluator.settings import GateSettings
+from components.ingestion.settings import IngestionSettings
 from components.report import run_record
 from components.trainer import export
 from components.trainer import hparams
@@ -28,8 +29,9 @@ NODES = ("MnistExampleGen", "ImportSchemaGen", "StatisticsGen",
 @pytest.fixture(scope="module")
 def small_config(mnist_dir, tmp_path_factory):
   return config_lib.PipelineConfig(
-      dataset="mnist", data_dir=mnist_dir,
-      output_dir=str(tmp_path_factory.mktemp("e2e")), max_examples=3000,
+      dataset="mnist",
+      ingestion=IngestionSettings(data_dir=mnist_dir, max_examples=3000),
+      output_dir=str(tmp_path_factory.mktemp("e2e")),
       trainer=hparams.TrainerConfig(model="dense_512", epochs=1),
       # ~90 eval images per class: a class moves by 0.1 between equal models.
       gate=GateSettings(min_accuracy=0.5, max_class_accuracy_drop=0.2))
@@ -183,8 +185,9 @@ def _runs(config):
 @pytest.mark.e2e
 def test_unchanged_run_key_sees_settings_code_data_and_service(
     fake_data_dir, tmp_path, monkeypatch):
-  config = config_lib.PipelineConfig(dataset="mnist", data_dir=fake_data_dir,
-                                     output_dir=str(tmp_path / "out"))
+  config = config_lib.PipelineConfig(
+      dataset="mnist", ingestion=IngestionSettings(data_dir=fake_data_dir),
+      output_dir=str(tmp_path / "out"))
   key = unchanged.unchanged_run_key(config)
   assert key == unchanged.unchanged_run_key(config)
   assert unchanged.unchanged_run_key(dataclasses.replace(
@@ -206,16 +209,18 @@ def test_unchanged_run_key_sees_settings_code_data_and_service(
   monkeypatch.setattr(fingerprint, "project_fingerprint", lambda: "edited")
   assert unchanged.unchanged_run_key(config) != pushed
   for never in (dict(enable_cache=False), dict(rerun_from="Trainer"),
-                dict(data_dir="s3://bucket/mnist"),
-                dict(data_dir=str(tmp_path / "missing"))):
+                dict(ingestion=IngestionSettings(data_dir="s3://bucket/mnist")),
+                dict(ingestion=IngestionSettings(
+                    data_dir=str(tmp_path / "missing")))):
     assert unchanged.unchanged_run_key(dataclasses.replace(
         config, **never)) is None
 
 
 def test_only_a_candidate_in_service_counts_as_seen_in_service(
     fake_data_dir, tmp_path):
-  config = config_lib.PipelineConfig(dataset="mnist", data_dir=fake_data_dir,
-                                     output_dir=str(tmp_path / "out"))
+  config = config_lib.PipelineConfig(
+      dataset="mnist", ingestion=IngestionSettings(data_dir=fake_data_dir),
+      output_dir=str(tmp_path / "out"))
   state = unchanged.run_state(config, unchanged.observe(config))
   assert json.loads(state["in_service"])["version_dir"] is None
   def push(version):
@@ -345,8 +350,9 @@ def test_a_new_model_in_service_is_compared_again_and_nothing_else(
 @pytest.mark.e2e
 def test_local_dag_runner_runs_the_same_pipeline(mnist_dir, tmp_path):
   config = config_lib.PipelineConfig(
-      dataset="mnist", data_dir=mnist_dir, output_dir=str(tmp_path),
-      runner="local", max_examples=1200,
+      dataset="mnist",
+      ingestion=IngestionSettings(data_dir=mnist_dir, max_examples=1200),
+      output_dir=str(tmp_path), runner="local",
       gate=GateSettings(min_accuracy=0.3),
       trainer=hparams.TrainerConfig(model="dense_100_relu_dropout", epochs=1))
   summary = local_runner.run(config)
@@ -362,9 +368,9 @@ def test_an_anomaly_stops_the_dag_before_training(mnist_dir, tmp_path):
   from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.beam import beam_dag_runner  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  config = config_lib.PipelineConfig(dataset="mnist", data_dir=mnist_dir,
-                                     output_dir=str(tmp_path),
-                                     max_examples=600)
+  config = config_lib.PipelineConfig(
+      dataset="mnist", output_dir=str(tmp_path),
+      ingestion=IngestionSettings(data_dir=mnist_dir, max_examples=600))
   strict = tmp_path / "schema.pbtxt"
   strict.write_text(open(config.schema_path).read().replace(
       "int_domain { min: 0 max: 9 }", "int_domain { min: 0 max: 4 }"))

@@ -5,6 +5,7 @@ import pytest
 
 from components import fingerprint
 from components.evaluator.settings import GateSettings
+from components.ingestion.settings import IngestionSettings
 from components.ingestion import component as ingestion_component
 from components.pusher.component import AtomicPusher
 from pipeline import config as config_lib
@@ -53,10 +54,12 @@ def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
       "mnist-tfx-fashion-mnist-v2"
   # Quick runs and other split definitions get lineages (baselines, serving
   # models) of their own: they never replace a full run's model.
-  quick = config_lib.PipelineConfig(max_examples=3000, output_dir="/o")
+  quick = config_lib.PipelineConfig(
+      ingestion=IngestionSettings(max_examples=3000), output_dir="/o")
   assert (quick.pipeline_name, quick.serving_model_dir) == (
       "mnist-tfx-mnist-quick", "/o/serving/mnist_quick")
-  other_split = config_lib.PipelineConfig(train_fraction=0.8, lineage="v2")
+  other_split = config_lib.PipelineConfig(
+      ingestion=IngestionSettings(train_fraction=0.8), lineage="v2")
   assert other_split.model_name == "mnist_v2_split80"
   assert config_lib.PipelineConfig(seed=7).model_name == "mnist"
 
@@ -92,7 +95,8 @@ def test_a_new_split_key_is_a_lineage_of_its_own(monkeypatch):
   monkeypatch.setattr(split, "SPLIT_KEY", b"mnist-tfx split v2")
   renamed = config_lib.PipelineConfig().model_name
   assert renamed.startswith("mnist_split70-k") and renamed != "mnist"
-  assert config_lib.PipelineConfig(train_fraction=0.8).model_name.startswith(
+  assert config_lib.PipelineConfig(ingestion=IngestionSettings(
+      train_fraction=0.8)).model_name.startswith(
       "mnist_split80-k")
 
 
@@ -155,7 +159,7 @@ def test_config_from_environment():
   assert config.dataset == "fashion_mnist" and config.runner == "local"
   assert config.trainer.model == "cnn" and config.trainer.epochs == 3
   assert config.trainer.optimizer == "nesterov"
-  assert config.max_examples is None and not config.enable_cache
+  assert config.ingestion.max_examples is None and not config.enable_cache
   assert config.gate.accuracy_threshold(config.dataset) == 0.80
 
 
@@ -199,6 +203,54 @@ def test_every_setting_has_one_table_row_and_one_readme_row():
   # Each maps to a real field: an unknown one would fail here, not in a run.
   for name, path, _ in config_lib.ENV_SETTINGS:
     group, _, field = path.rpartition(".")
-    owner = {"": config_lib.PipelineConfig(), "gate": GateSettings(),
-             "trainer": config_lib.hparams.TrainerConfig()}[group]
-    assert hasattr(owner, field), (name, path)
+    config = config_lib.PipelineConfig()
+    owner = getattr(config, group) if group else config
+    assert dataclasses.is_dataclass(owner) and field in {
+        f.name for f in dataclasses.fields(owner)}, (name, path)
+
+
+def test_a_new_dataset_is_one_datasets_entry_and_its_schema(tmp_path,
+                                                            monkeypatch):
+  """README, "To change: a dataset": a `DatasetInfo` and a schema are all
+  the DAG needs; its gate defaults, names and class names come from them."""
+  import json  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  from components.ingestion import datasets  # pylint: disable=g-import-not-at-top
+  kmnist = dataclasses.replace(
+      datasets.DATASETS["mnist"], name="kmnist",
+      class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+      min_accuracy=0.85, max_class_accuracy_drop=0.1, digit_classes=False)
+  monkeypatch.setitem(datasets.DATASETS, "kmnist", kmnist)
+  schemas_dir = tmp_path / "schemas"
+  shutil.copytree(config_lib.SCHEMAS_DIR, schemas_dir)
+  shutil.copytree(schemas_dir / "mnist", schemas_dir / "kmnist")
+  monkeypatch.setattr(config_lib, "SCHEMAS_DIR", str(schemas_dir))
+
+  config = config_lib.PipelineConfig(dataset="kmnist",
+                                     output_dir=str(tmp_path / "out"))
+  assert (config.pipeline_name, config.model_name) == ("mnist-tfx-kmnist",
+                                                       "kmnist")
+  assert config.gate.accuracy_threshold("kmnist") == 0.85
+  assert config.gate.class_drop_threshold("kmnist") == 0.1
+  assert config.loose_gate_settings == ()
+  assert config_lib.PipelineConfig(
+      dataset="kmnist", gate=GateSettings(min_accuracy=0.84)).lineage_parts \
+      == ("loose",)
+  nodes = {node.id: node for node in pipeline_lib.create_pipeline(
+      config, data_digest="d").components}
+  assert nodes["MnistExampleGen"].exec_properties["dataset"] == "kmnist"
+  assert nodes["TestSplitScorer"].exec_properties["class_names"] == \
+      json.dumps(list(kmnist.class_names))
+  eval_config = json.loads(nodes["Evaluator"].exec_properties["eval_config"])
+  thresholds = {
+      json.dumps(t["slicing_specs"]): t["threshold"]
+      for spec in eval_config["metrics_specs"] for metric in spec["metrics"]
+      if metric["class_name"] == "SparseCategoricalAccuracy"
+      for t in metric["per_slice_thresholds"]}
+  overall, per_class = thresholds["[{}]"], thresholds[
+      '[{"feature_keys": ["label"]}]']
+  assert overall["value_threshold"]["lower_bound"] == 0.85
+  assert per_class["value_threshold"]["lower_bound"] == 0.55
+  assert per_class["change_threshold"]["absolute"] == -0.1
+  report_settings = json.loads(nodes["Report"].exec_properties["run_settings"])
+  assert report_settings["min_accuracy"] == 0.85

@@ -20,6 +20,7 @@ import tensorflow as tf
 from serving import registry
 from serving import versions
 from components.evaluator.settings import GateSettings
+from components.ingestion.settings import IngestionSettings
 from components.trainer import hparams
 from pipeline import config as config_lib
 from pipeline import exits
@@ -122,8 +123,9 @@ def test_same_seed_gives_identical_splits_and_accuracy(mnist_dir, tmp_path):
   recomputed, byte-identical split files, test accuracy within 0.3 points,
   and the seed recorded in metadata and summary."""
   config = config_lib.PipelineConfig(
-      dataset="mnist", data_dir=mnist_dir, output_dir=str(tmp_path),
-      max_examples=3000, gate=GateSettings(min_accuracy=0.5), seed=7,
+      dataset="mnist",
+      ingestion=IngestionSettings(data_dir=mnist_dir, max_examples=3000),
+      output_dir=str(tmp_path), gate=GateSettings(min_accuracy=0.5), seed=7,
       trainer=hparams.TrainerConfig(model="dense_512", epochs=2, seed=7))
   first = local_runner.run(config)
   second = local_runner.run(dataclasses.replace(config, enable_cache=False))
@@ -239,8 +241,9 @@ def test_unwritable_output_or_serving_dir_fails_fast_and_keeps_service(
 def trained(mnist_dir, tmp_path_factory):
   """A small pipeline run whose model is in its own serving directory."""
   config = config_lib.PipelineConfig(
-      dataset="mnist", data_dir=mnist_dir,
-      output_dir=str(tmp_path_factory.mktemp("faults")), max_examples=1200,
+      dataset="mnist",
+      ingestion=IngestionSettings(data_dir=mnist_dir, max_examples=1200),
+      output_dir=str(tmp_path_factory.mktemp("faults")),
       # Every candidate is blessed: the faults, not the gate, are tested.
       gate=GateSettings(min_accuracy=0.3, max_accuracy_drop=1.0,
                         min_class_accuracy=0.0, max_class_accuracy_drop=1.0),

@@ -13,11 +13,13 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
 from components.evaluator.settings import GateSettings
+from components.ingestion.settings import IngestionSettings
 from components.ingestion import ingest
 from components.trainer import hparams
 from components.trainer import models
 from components.trainer import task as trainer_task
 from components.tuner import search_space
+from components.tuner import settings as tuner_settings
 from components.tuner import task as tuner_task
 from pipeline import config as config_lib
 from pipeline import pipeline as pipeline_lib
@@ -72,11 +74,11 @@ def test_tuned_values_become_a_preset():
 
 def test_bad_tune_settings_are_one_line_errors():
   with pytest.raises(ValueError, match="unknown tuning algorithm 'grid'"):
-    search_space.TuneConfig(algorithm="grid")
+    tuner_settings.TunerSettings(algorithm="grid")
   with pytest.raises(ValueError, match="unknown model families"):
-    search_space.TuneConfig(families=("resnet",))
+    tuner_settings.TunerSettings(families=("resnet",))
   with pytest.raises(ValueError, match="tune trials must be >= 1"):
-    search_space.TuneConfig(trials=0)
+    tuner_settings.TunerSettings(trials=0)
 
 
 def test_tune_adds_the_tuner_before_the_trainer(tmp_path):
@@ -94,7 +96,8 @@ def test_tune_adds_the_tuner_before_the_trainer(tmp_path):
   assert tune == {"trials": 3, "epochs": 1, "algorithm": "hyperband",
                   "families": ["dense"], "seed": 42}
   frozen = pipeline_lib.create_pipeline(dataclasses.replace(
-      config, tune_from=str(tmp_path / "best")))
+      config, tuner=dataclasses.replace(config.tuner,
+                                        tune_from=str(tmp_path / "best"))))
   ids = [c.id for c in frozen.components]
   assert "Tuner" not in ids and "TunedHyperparameters" in ids
   assert frozen.components[ids.index("Trainer")].inputs[
@@ -123,8 +126,8 @@ def examples(tmp_path_factory):
 def test_tfx_tuner_picks_the_best_trial_and_the_trainer_trains_it(
     algorithm, examples, tmp_path, monkeypatch):
   monkeypatch.setenv("KERAS_PROGRESS", "epoch")
-  tune = search_space.TuneConfig(trials=3, epochs=2, algorithm=algorithm,
-                                 families=("dense",))
+  tune = tuner_settings.TunerSettings(trials=3, epochs=2, algorithm=algorithm,
+                                      families=("dense",))
   trainer_config = hparams.TrainerConfig(model="dense_20x2", epochs=2)
   best_hp = standard_artifacts.HyperParameters()
   best_hp.uri = str(tmp_path / "best")
@@ -197,9 +200,11 @@ def test_tuned_pipeline_runs_end_to_end(mnist_dir, tmp_path):
   trials."""
   from pipeline import local_runner  # pylint: disable=g-import-not-at-top
   config = config_lib.PipelineConfig(
-      dataset="mnist", data_dir=mnist_dir, output_dir=str(tmp_path),
-      max_examples=1500, gate=GateSettings(min_accuracy=0.1), tune=True, tune_trials=2,
-      tune_epochs=1, tune_families=("dense",),
+      dataset="mnist", output_dir=str(tmp_path),
+      ingestion=IngestionSettings(data_dir=mnist_dir, max_examples=1500),
+      gate=GateSettings(min_accuracy=0.1),
+      tuner=tuner_settings.TunerSettings(enabled=True, trials=2, epochs=1,
+                                         families=("dense",)),
       trainer=hparams.TrainerConfig(epochs=1))
   summary = local_runner.run(config)
   assert summary["components"]["Tuner"]["state"] == "COMPLETE"

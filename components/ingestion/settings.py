@@ -1,0 +1,41 @@
+"""The ingestion's settings: where the data comes from and how it is split
+(DATA_DIR, TFDS_DATA_DIR, DOWNLOAD_CACHE_DIR, TRAIN_FRACTION, MAX_EXAMPLES).
+A new setting: a field here, its parameter of `MnistExampleGen`, and one row
+of `pipeline.config.ENV_SETTINGS`."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+from components.ingestion import split
+
+DEFAULT_DOWNLOAD_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache",
+                                          "mnist-tfx")
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestionSettings:
+  """Where `MnistExampleGen` reads the dataset (`sources.py`: IDX files in
+  `data_dir`, a prepared TFDS directory, or the official files downloaded
+  into `download_cache_dir`), the share of the official training set that
+  trains, and MAX_EXAMPLES, a quick run's cap."""
+  data_dir: Optional[str] = None
+  tfds_data_dir: Optional[str] = None
+  download_cache_dir: Optional[str] = DEFAULT_DOWNLOAD_CACHE_DIR
+  train_fraction: float = split.DEFAULT_TRAIN_FRACTION
+  max_examples: Optional[int] = None
+
+  @property
+  def lineage_parts(self) -> Tuple[str, ...]:
+    """What makes the examples another set than the default one's, so that
+    models are only compared on the same eval split: a split definition
+    other than the original 7:3 (`split.lineage_part`, e.g. `split80`), and
+    `quick` for MAX_EXAMPLES runs."""
+    parts = []
+    split_part = split.lineage_part(self.train_fraction)
+    if split_part:
+      parts.append(split_part)
+    if self.max_examples:
+      parts.append("quick")
+    return tuple(parts)
