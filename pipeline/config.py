@@ -1,13 +1,11 @@
 """All pipeline settings in one typed place, read from the environment.
 
 Every `make run-local VAR=...` setting is one row of `ENV_SETTINGS`, which
-maps it to a field here or in a component's own settings type (the
-Trainer's `hparams.TrainerConfig`, the gate's
-`components.evaluator.settings.GateSettings`, the Tuner's
-`components.tuner.settings.TunerSettings`, the ingestion's
-`components.ingestion.settings.IngestionSettings`); `PipelineConfig.from_env()`
-is the only code that reads them. Only the console switches KERAS_PROGRESS and VERBOSE are read
-where they print.
+maps it to a field here or in the settings type a component owns: the
+ingestion's `IngestionSettings`, the Trainer's `TrainerConfig`, the gate's
+`GateSettings`, the Tuner's `TunerSettings` (each in its component's
+folder). `PipelineConfig.from_env()` is the only code that reads them; only
+the console switches KERAS_PROGRESS and VERBOSE are read where they print.
 """
 from __future__ import annotations
 
@@ -44,7 +42,7 @@ class PipelineConfig:
   runner: str = "beam"
   seed: int = 42
   trainer: hparams.TrainerConfig = hparams.TrainerConfig()
-  # The gate's rules and their per-dataset defaults (components/evaluator).
+  # The gate's rules (components/evaluator; a dataset's defaults: DatasetInfo).
   gate: gate_settings.GateSettings = gate_settings.GateSettings()
   stats_sample_rate: float = 1.0
   enable_cache: bool = True
@@ -149,12 +147,10 @@ class PipelineConfig:
       if value is not None:
         group, _, field = path.rpartition(".")
         groups.setdefault(group, {})[field] = value
-    return cls(**groups.get("", {}),
-               ingestion=ingestion_settings.IngestionSettings(
-                   **groups.get("ingestion", {})),
-               trainer=hparams.TrainerConfig(**groups.get("trainer", {})),
-               gate=gate_settings.GateSettings(**groups.get("gate", {})),
-               tuner=tuner_settings.TunerSettings(**groups.get("tuner", {})))
+    defaults = cls()
+    return cls(**groups.pop("", {}), **{
+        group: dataclasses.replace(getattr(defaults, group), **fields)
+        for group, fields in groups.items()})
 
 
 @dataclasses.dataclass(frozen=True)
