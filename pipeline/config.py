@@ -53,6 +53,10 @@ class PipelineConfig:
 
   def __post_init__(self):
     datasets.get_dataset_info(self.dataset)  # validates the name
+    # SEED seeds the whole run: the examples' order, training, the search.
+    if self.trainer.seed != self.seed:
+      object.__setattr__(self, "trainer",
+                         dataclasses.replace(self.trainer, seed=self.seed))
     if self.runner not in RUNNERS:
       raise ValueError(f"unknown runner {self.runner!r}; choose one of "
                        f"{list(RUNNERS)}")
@@ -147,9 +151,9 @@ class PipelineConfig:
       if value is not None:
         group, _, field = path.rpartition(".")
         groups.setdefault(group, {})[field] = value
-    defaults = cls()
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     return cls(**groups.pop("", {}), **{
-        group: dataclasses.replace(getattr(defaults, group), **fields)
+        group: dataclasses.replace(defaults[group], **fields)
         for group, fields in groups.items()})
 
 
@@ -275,7 +279,6 @@ ENV_SETTINGS: Tuple[Tuple[str, str, Any], ...] = (
     ("EARLY_STOPPING_PATIENCE", "trainer.early_stopping_patience", int),
     ("REDUCE_LR_PATIENCE", "trainer.reduce_lr_patience", int),
     ("MIXED_PRECISION", "trainer.mixed_precision", boolean),
-    ("SEED", "trainer.seed", int),
     ("TRAINER_GPUS", "trainer.gpus", int),
     # The gate (components/evaluator/settings.py).
     ("MIN_ACCURACY", "gate.min_accuracy", float),
@@ -289,6 +292,5 @@ ENV_SETTINGS: Tuple[Tuple[str, str, Any], ...] = (
     ("TUNE_EPOCHS", "tuner.epochs", int),
     ("TUNE_ALGORITHM", "tuner.algorithm", str),
     ("TUNE_FAMILIES", "tuner.families", _names),
-    ("SEED", "tuner.seed", int),
     ("TUNE_FROM", "tuner.tune_from", _local_or_uri),
 )

@@ -21,7 +21,8 @@ DEFAULT_MAX_ACCURACY_DROP = 0.002
 # (shirt; 0.87-0.88 overall) and 0.952-0.962 on MNIST, so the floor (fashion
 # 0.50, mnist 0.60) refuses a collapsed class, not an ordinary hard one.
 CLASS_ACCURACY_MARGIN = 0.3
-# MAX_CLASS_ACCURACY_DROP when neither it nor the dataset sets one.
+# `eval_config.make_eval_config`'s per-class drop when its caller gives none
+# (MNIST's; a pipeline's comes from MAX_CLASS_ACCURACY_DROP or the dataset).
 DEFAULT_MAX_CLASS_ACCURACY_DROP = 0.05
 
 

@@ -1,7 +1,9 @@
 """The ingestion's settings: where the data comes from and how it is split
 (DATA_DIR, TFDS_DATA_DIR, DOWNLOAD_CACHE_DIR, TRAIN_FRACTION, MAX_EXAMPLES).
-A new setting: a field here, its parameter of `MnistExampleGen`, and one row
-of `pipeline.config.ENV_SETTINGS`."""
+A new setting: a field here, its parameter of `MnistExampleGen` (in
+`component.py`, and passed on in `pipeline.pipeline.create_pipeline`), and
+one row of `pipeline.config.ENV_SETTINGS`; a new path also belongs in
+`pipeline.unchanged.run_state`'s paths."""
 from __future__ import annotations
 
 import dataclasses

@@ -20,7 +20,7 @@ class TrainerConfig:
   early_stopping_patience: Optional[int] = None
   reduce_lr_patience: Optional[int] = None
   mixed_precision: bool = False
-  seed: int = 42
+  seed: int = 42  # in a pipeline, the run's SEED (PipelineConfig sets it)
   gpus: int = 0  # GPUs the Trainer must see (TRAINER_GPUS); fails without
   # The Tuner's best hyperparameter values (`models.tuned_preset`); they
   # replace the preset's layers, optimizer, learning rate and batch size.

@@ -38,7 +38,7 @@ def tuner_custom_config(tune: settings.TunerSettings,
                         trainer: hparams.TrainerConfig) -> Dict[str, Any]:
   """The Tuner component's `custom_config`."""
   trainer_config = trainer.to_custom_config()
-  return {"tune": tune.to_custom_config(),
+  return {"tune": tune.to_custom_config(trainer.seed),
           "trainer": {k: trainer_config[k] for k in TRAINER_KEYS}}
 
 
@@ -71,12 +71,12 @@ class CourseHyperModel(keras_tuner.HyperModel):
 
 
 def make_tuner(tune: settings.TunerSettings, hypermodel: keras_tuner.HyperModel,
-               directory: str) -> keras_tuner.Tuner:
+               directory: str, seed: int) -> keras_tuner.Tuner:
   """RandomSearch, Hyperband or BayesianOptimization, at most `tune.trials`
   trials (Hyperband: up to `tune.epochs` epochs a trial, brackets repeated
   until the trials are used)."""
   common = dict(hypermodel=hypermodel, objective=search_space.OBJECTIVE,
-                seed=tune.seed, directory=directory,
+                seed=seed, directory=directory,
                 project_name=PROJECT_NAME, overwrite=True)
   if tune.algorithm == "random":
     return keras_tuner.RandomSearch(max_trials=tune.trials, **common)
@@ -95,7 +95,8 @@ def tuner_fn(fn_args) -> TunerFnResult:
   trainer = hparams.TrainerConfig.from_custom_config(
       custom_config.get("trainer"))
   tuner = make_tuner(tune, CourseHyperModel(tune, trainer),
-                     os.path.join(fn_args.working_dir, "keras_tuner"))
+                     os.path.join(fn_args.working_dir, "keras_tuner"),
+                     seed=trainer.seed)
   return TunerFnResult(tuner=tuner, fit_kwargs={
       "x": data.load_split(fn_args.train_files),
       "validation_data": data.load_split(fn_args.eval_files),

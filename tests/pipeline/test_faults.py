@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from components.evaluator.settings import GateSettings
-from components.ingestion.settings import IngestionSettings
 from components.ingestion import idx
+from components.ingestion.settings import IngestionSettings
 from components.trainer import hparams
 from pipeline import config as config_lib
 from pipeline import exits

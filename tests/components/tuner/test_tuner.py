@@ -13,8 +13,8 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
 from components.evaluator.settings import GateSettings
-from components.ingestion.settings import IngestionSettings
 from components.ingestion import ingest
+from components.ingestion.settings import IngestionSettings
 from components.trainer import hparams
 from components.trainer import models
 from components.trainer import task as trainer_task
@@ -79,6 +79,22 @@ def test_bad_tune_settings_are_one_line_errors():
     tuner_settings.TunerSettings(families=("resnet",))
   with pytest.raises(ValueError, match="tune trials must be >= 1"):
     tuner_settings.TunerSettings(trials=0)
+
+
+def test_the_runs_seed_seeds_the_search_and_training_and_names_stay():
+  """SEED is one setting: set in code or in the environment, the Tuner's
+  search and the Trainer get it; summary.json keeps the settings' names."""
+  for config in (config_lib.PipelineConfig(seed=7),
+                 config_lib.PipelineConfig.from_env({"SEED": "7"})):
+    assert config.trainer.seed == 7
+    custom_config = tuner_task.tuner_custom_config(config.tuner, config.trainer)
+    assert custom_config["tune"]["seed"] == custom_config["trainer"]["seed"] == 7
+  record = config_lib.PipelineConfig(seed=7).settings_record()
+  assert {k: v for k, v in record.items() if k.startswith("tune")} == {
+      "tune": False, "tune_trials": 10, "tune_epochs": 2,
+      "tune_algorithm": "random", "tune_families": ("dense", "cnn"),
+      "tune_from": None}
+  assert record["seed"] == record["trainer"]["seed"] == 7
 
 
 def test_tune_adds_the_tuner_before_the_trainer(tmp_path):
