@@ -49,8 +49,8 @@ $(STAMP): $(LOCK) $(DEV_LOCK) setup.py
 test: install browser  ## run the test suite (what CI runs)
 	$(PY) -m pytest tests
 
-test-fast: install  ## the tests marked neither e2e (whole DAG) nor slow: about 2 minutes (make test runs all)
-	$(PY) -m pytest -m "not e2e and not slow" tests
+test-fast: install  ## the tests marked neither e2e (whole DAG), slow nor browser (needs no Chromium): about 2 minutes (make test runs all)
+	$(PY) -m pytest -m "not e2e and not slow and not browser" tests
 
 # The report's browser test drives Debian's Chromium through ChromeDriver.
 browser:  ## install Debian's chromium and chromium-driver if missing (apt-get; root or sudo)

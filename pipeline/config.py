@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -27,6 +28,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMAS_DIR = os.path.dirname(os.path.abspath(schemas.__file__))
 
 RUNNERS = ("beam", "local")
+# A LINEAGE name: it is joined with `-` and `_` to the parts the pipeline
+# derives itself, which it must not be able to spell.
+LINEAGE_NAME = re.compile(r"[a-z0-9]+")
+DERIVED_LINEAGE = re.compile(r"loose|quick\d*|seed\d*|split[0-9p]*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +67,12 @@ class PipelineConfig:
                        f"{list(RUNNERS)}")
     if not 0 < self.stats_sample_rate <= 1:
       raise ValueError("stats_sample_rate must be in (0, 1]")
+    if self.lineage and (not LINEAGE_NAME.fullmatch(self.lineage) or
+                         DERIVED_LINEAGE.fullmatch(self.lineage)):
+      raise ValueError(
+          f"LINEAGE={self.lineage!r} is not a lineage name of its own: use "
+          "lower-case letters and digits, and not loose, quick<N>, seed<N> "
+          "or split<NN>, which the pipeline derives from the settings")
 
   @property
   def pipeline_name(self) -> str:
@@ -72,12 +83,16 @@ class PipelineConfig:
   def lineage_parts(self) -> Tuple[str, ...]:
     """What separates this run's lineage (its baseline and serving model)
     from the default one, so that a run can only replace a model judged
-    the same way: `LINEAGE`; the ingestion's (`split80` for
-    TRAIN_FRACTION=0.8, `quick` for MAX_EXAMPLES runs: `IngestionSettings.
-    lineage_parts`); `loose` for a gate looser than the dataset's defaults
-    (`loose_gate_settings`) unless ALLOW_LOOSE_GATE=1."""
+    the same way, on the same comparison set: `LINEAGE`; the ingestion's
+    (`split80` for TRAIN_FRACTION=0.8, `quick600` for MAX_EXAMPLES=600:
+    `IngestionSettings.lineage_parts`) and, for a MAX_EXAMPLES run, the
+    SEED that picks its examples (`seed42`); `loose` for a gate looser than
+    the dataset's defaults (`loose_gate_settings`) unless
+    ALLOW_LOOSE_GATE=1."""
     parts = [self.lineage] if self.lineage else []
     parts.extend(self.ingestion.lineage_parts)
+    if self.ingestion.max_examples:
+      parts.append(f"seed{self.seed}")
     if self.loose_gate_settings and not self.gate.allow_loose_gate:
       parts.append("loose")
     return tuple(parts)
@@ -241,6 +256,17 @@ def boolean(value: str) -> bool:
   raise ValueError(value)
 
 
+def _fraction(value: str) -> float:
+  """A number in [0, 1]: an accuracy or a drop of one (not NaN)."""
+  number = float(value)
+  if not gate_settings.is_fraction(number):
+    raise ValueError(value)
+  return number
+
+
+_fraction.kind = "number between 0 and 1"
+
+
 def _no_cache(value: str) -> Optional[bool]:
   """NO_CACHE=1 turns the cache off (over ENABLE_CACHE); NO_CACHE=0: unset."""
   return False if boolean(value) else None
@@ -281,10 +307,10 @@ ENV_SETTINGS: Tuple[Tuple[str, str, Any], ...] = (
     ("MIXED_PRECISION", "trainer.mixed_precision", boolean),
     ("TRAINER_GPUS", "trainer.gpus", int),
     # The gate (components/evaluator/settings.py).
-    ("MIN_ACCURACY", "gate.min_accuracy", float),
-    ("MAX_ACCURACY_DROP", "gate.max_accuracy_drop", float),
-    ("MIN_CLASS_ACCURACY", "gate.min_class_accuracy", float),
-    ("MAX_CLASS_ACCURACY_DROP", "gate.max_class_accuracy_drop", float),
+    ("MIN_ACCURACY", "gate.min_accuracy", _fraction),
+    ("MAX_ACCURACY_DROP", "gate.max_accuracy_drop", _fraction),
+    ("MIN_CLASS_ACCURACY", "gate.min_class_accuracy", _fraction),
+    ("MAX_CLASS_ACCURACY_DROP", "gate.max_class_accuracy_drop", _fraction),
     ("ALLOW_LOOSE_GATE", "gate.allow_loose_gate", boolean),
     # The Tuner (components/tuner/settings.py).
     ("TUNE", "tuner.enabled", boolean),

@@ -14,11 +14,13 @@ comes from `LatestPushedModel` (serving directory), not a TFX Resolver.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from typing import Any, Dict, List, Optional
 
 from components import storage
+from components.evaluator import settings as gate_settings
 from pipeline import config as config_lib
 from pipeline import kubeflow_entrypoint
 
@@ -135,10 +137,10 @@ def compile_pipeline_spec(config: config_lib.PipelineConfig,
   spec = job["pipelineSpec"]
   spec["defaultPipelineRoot"] = kubeflow.pipeline_root
   name_producer_tasks(spec)
-  # The data and the model in service change between runs of one compiled
-  # spec, and the report describes its own run.
-  for node_id in (pipeline_lib.DATA_FINGERPRINT_NODE_ID,
-                  pipeline_lib.BASELINE_NODE_ID, pipeline_lib.REPORT_NODE_ID):
+  # Those never cached locally, and the baseline lookup: the model in
+  # service changes between runs of one compiled spec.
+  for node_id in (*pipeline_lib.UNCACHED_NODE_IDS,
+                  pipeline_lib.BASELINE_NODE_ID):
     spec["root"]["dag"]["tasks"][node_id]["cachingOptions"] = {
         "enableCache": False}
   declare_kfp_types(spec)
@@ -254,12 +256,48 @@ def compiled_root(path: str) -> str:
     return next(yaml.safe_load_all(f))["defaultPipelineRoot"]
 
 
-def submit(path: str, kubeflow: config_lib.KubeflowConfig, client=None):
+def compiled_gate(path: str) -> Dict[str, Any]:
+  """The gate settings (`GateSettings`' fields) the spec at `path` was
+  compiled with, from its Report's run settings."""
+  import yaml  # pylint: disable=g-import-not-at-top
+  with open(path) as f:
+    spec = next(yaml.safe_load_all(f))
+  from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  parameter = spec["root"]["dag"]["tasks"][pipeline_lib.REPORT_NODE_ID][
+      "inputs"]["parameters"]["run_settings"]["runtimeValue"]["constant"]
+  settings = json.loads(parameter)["settings"]
+  return {field.name: settings.get(field.name)
+          for field in dataclasses.fields(gate_settings.GateSettings)}
+
+
+def _gate_differences(compiled: Dict[str, Any],
+                      gate: gate_settings.GateSettings) -> List[str]:
+  names = dict(gate_settings.ENV_NAMES, allow_loose_gate="ALLOW_LOOSE_GATE")
+  now = dataclasses.asdict(gate)
+  def shown(value):
+    return "the default" if value is None else repr(value)
+  return [f"{names[field]}={shown(compiled[field])} (this submit: "
+          f"{shown(now[field])})"
+          for field in names if compiled.get(field) != now[field]]
+
+
+def submit(path: str, kubeflow: config_lib.KubeflowConfig, client=None,
+           gate: Optional[gate_settings.GateSettings] = None):
   """Starts a run of the compiled spec at `path` on `kubeflow.kfp_host`, with
-  the pipeline root it was compiled with."""
+  the pipeline root it was compiled with. Given `gate` (this submit's gate
+  settings), refuses a spec compiled with other ones: a spec compiled with
+  `ALLOW_LOOSE_GATE=1 MIN_ACCURACY=0` under the production name is not
+  submitted by a plain `make submit-kubeflow`."""
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path}: no compiled spec; run make "
                             "compile-kubeflow first")
+  if gate is not None:
+    differences = _gate_differences(compiled_gate(path), gate)
+    if differences:
+      raise ValueError(f"{path} was compiled with another gate: "
+                       f"{', '.join(differences)}; submit with the settings "
+                       "it was compiled with, or recompile with make "
+                       "compile-kubeflow")
   root = compiled_root(path)
   if kubeflow.pipeline_root and kubeflow.pipeline_root != root:
     raise ValueError(f"PIPELINE_ROOT={kubeflow.pipeline_root} differs from "
@@ -284,7 +322,7 @@ def main(argv=None) -> int:
     path = spec_path(config)
     if argv[:1] == ["submit"]:
       try:
-        run = submit(path, kubeflow)
+        run = submit(path, kubeflow, gate=config.gate)
       except (ValueError, FileNotFoundError):
         raise
       except Exception as e:  # pylint: disable=broad-except

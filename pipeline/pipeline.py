@@ -36,7 +36,15 @@ TRAINER_RUN_FN = "components.trainer.task.run_fn"
 TUNER_FN = "components.tuner.task.tuner_fn"
 BASELINE_NODE_ID = "LatestPushedModel"
 DATA_FINGERPRINT_NODE_ID = "DataFingerprint"  # Kubeflow: reads the data first
-REPORT_NODE_ID = "Report"  # never cached: it describes its own run
+PUSHER_NODE_ID = "Pusher"
+REPORT_NODE_ID = "Report"
+# Never from the cache, on every runner: the data's digest is read when the
+# run starts; the Pusher's outcome is the serving directory as it is now (a
+# cached "pushed to V" would stand for a version removed since; run again,
+# it pushes, or finds its model already in service); the report describes
+# its own run.
+UNCACHED_NODE_IDS = (DATA_FINGERPRINT_NODE_ID, PUSHER_NODE_ID,
+                     REPORT_NODE_ID)
 
 
 def create_pipeline(
@@ -171,7 +179,7 @@ def create_pipeline(
       model_blessing=evaluator.outputs["blessing"],
       push_destination=pusher_pb2.PushDestination(
           filesystem=pusher_pb2.PushDestination.Filesystem(
-              base_directory=serving_model_dir))).with_id("Pusher")
+              base_directory=serving_model_dir))).with_id(PUSHER_NODE_ID)
 
   # Reported, never gated: the official test split is looked at only once
   # the Evaluator has decided on the eval split (candidate and baseline).
@@ -240,10 +248,11 @@ def compile_for_local(dag: tfx_pipeline.Pipeline,
                       rerun_from: Optional[str] = None
                       ) -> pipeline_pb2.Pipeline:
   """The IR the Beam/Local runners run; `rerun_from` and everything
-  downstream of it are recomputed, not taken from the cache."""
+  downstream of it are recomputed, not taken from the cache, and so are
+  `UNCACHED_NODE_IDS`."""
   ir = compiler.Compiler().compile(dag)
   uncached = set(downstream_of(ir, rerun_from)) if rerun_from else set()
-  uncached.update((REPORT_NODE_ID, DATA_FINGERPRINT_NODE_ID))
+  uncached.update(UNCACHED_NODE_IDS)
   for node in ir.nodes:
     if node.pipeline_node.node_info.id in uncached:
       node.pipeline_node.execution_options.caching_options.enable_cache = False

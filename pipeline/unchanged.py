@@ -140,7 +140,8 @@ def remove_file(path: str) -> None:
 def finished_run(config: config_lib.PipelineConfig, key: Optional[str]
                  ) -> Optional[Dict[str, Any]]:
   """The summary of the last finished run in OUTPUT_DIR if it saw exactly
-  `key` and the report there is still its report, else None."""
+  `key`, the report there is still its report and the version it reports
+  as pushed is still whole in the serving directory, else None."""
   if key is None:
     return None
   last = read_bookkeeping(os.path.join(config.output_dir, LAST_RUN_FILE))
@@ -151,6 +152,10 @@ def finished_run(config: config_lib.PipelineConfig, key: Optional[str]
   if (summary is None or not os.path.exists(report) or
       summary.get("run_id") != last.get("run_id")):
     return None
+  from serving import versions  # pylint: disable=g-import-not-at-top
+  if summary.get("pushed_to") and not versions.is_complete(
+      summary["pushed_to"]):
+    return None  # the version it reports is gone: run, and push again
   summary["report"] = report
   summary["unchanged"] = True
   print(f"unchanged since run {summary.get('run_id')}: same settings, code, "

@@ -9,10 +9,12 @@ Layout of `<SERVING_DIR>/<dataset>/` (a local path, gs:// or s3://):
                           appears)
     registry.json         an index of the records, rebuilt after each push
     .staging-<version>/   a local push under way (renamed into place)
-    .push-claims/         object-store pushes under way (compare-and-swap)
+    .push-claims/         object stores: `after-<version>`, the claim of the
+                          push succeeding that version (conditional create)
     .push.lock            the local push lock
 
-`versions` pushes and lists versions (and holds the lock and the claims),
+`versions` pushes and lists versions (and holds the lock and the claims;
+`claims`: the stores' conditional writes),
 `registry` reads their records and writes the index, `baseline` finds the
 model in service and the best one ever pushed, `predict` loads a version
 and classifies images. The

@@ -11,23 +11,44 @@ Serving (which only loads integer-named directories) never sees a
 half-written model, not even after a power loss. On object stores (gs://,
 s3://), which cannot rename directories, files are copied with
 `saved_model.pb` last; a push that fails removes what it wrote, and the
-next push removes what a killed one left (integer prefixes without
-`saved_model.pb` and no live claim). Existing versions are never touched,
-and a model identical to the version in service is not pushed again (a
-rerun whose Trainer was cached re-blesses the same model).
+next push, holding its claim, removes what a killed one left (integer
+prefixes below its own version without `saved_model.pb`). Existing versions
+are never touched, and a model identical to the version in service is not
+pushed again (a rerun whose Trainer was cached re-blesses the same model;
+a retried Pusher whose push happened).
 
 Compare-and-swap: given `expected` (the version the Evaluator compared with,
 "none" for nothing), `push` refuses with `ServingChangedError` unless that is
 still the version in service. Locally `serving_lock` makes check and rename
-one step. Object stores have no lock and no rename, so a push first writes a
-claim object `.push-claims/<version>-<token>`, then lists the claims: any
-other live claim (another push under way) or a changed version in service
-refuses the push, and removes the claim. Of two concurrent pushes at least
-one sees the other's claim (GCS and S3 list strongly consistently), so two
-runs never write the same version, nor both swap the same baseline. A push
-rewrites its claim every `HEARTBEAT_SECONDS` while it copies; a claim not
-rewritten for `STALE_CLAIM_SECONDS` belongs to a killed push and is ignored
-and removed, so a dead push blocks the next one for a minute at most.
+one step. Object stores have no lock and no rename; there a push first
+claims the right to succeed the version in service `E`: the object
+`.push-claims/after-E`, made by the store's conditional create
+(`serving.claims`: S3/MinIO `If-None-Match: *`, GCS `ifGenerationMatch=0`),
+so of the pushes compared with one version one holds it at a time and the
+others are refused at once. From then on the holder rewrites its claim every
+`HEARTBEAT_SECONDS`, each rewrite conditional on its own last write, for at
+most `MAX_PUSH_SECONDS`. A claim the store last saw written
+`STALE_CLAIM_SECONDS` ago, by the store's own clock (pods' clocks never
+count), belongs to a dead or hung push and is taken over by a conditional
+rewrite (of two takers one wins). The holder checks its claim between
+files; right before `saved_model.pb` it checks that `E` is still in service
+and renews the claim, and right after it renews it once more: a holder
+whose claim was taken over stops, removes what it wrote, and withdraws its
+version if it had appeared.
+
+Guarantee: a version stays in service only if the version in service when
+it appeared is the one it was compared with (so two pushes compared with
+one version never both succeed it), however slow the store and whatever
+the pods' clocks; a dead push blocks others for `STALE_CLAIM_SECONDS`, a
+hung one for `MAX_PUSH_SECONDS` more. Remaining window: a holder whose
+`saved_model.pb` write, begun within `STALE_CLAIM_SECONDS / 2` of a
+renewal, lands about `STALE_CLAIM_SECONDS` after it, with none of its
+heartbeats reaching the store meanwhile, and which is killed before it can
+renew once more, leaves its version (possibly missing files the next push
+removed) below the one of the push that took its claim over, which serves.
+
+A retried push whose model is already in service returns that version, and
+so does one whose version was since succeeded by another push (see `push`).
 """
 from __future__ import annotations
 
@@ -37,22 +58,26 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 import uuid
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 
 from components import storage
+from serving import claims
 
 STAGING_PREFIX = ".staging-"
 SAVED_MODEL_FILE = "saved_model.pb"
 RECORD_FILE = "push_record.json"  # inside each version: see serving.registry
 LOCK_FILE = ".push.lock"
 CLAIMS_DIR = ".push-claims"
-HEARTBEAT_SECONDS = 5.0
-STALE_CLAIM_SECONDS = 60.0
+CLAIM_PREFIX = "after-"  # .push-claims/after-<version in service>
+HEARTBEAT_SECONDS = 5.0  # a push rewrites its claim this often
+STALE_CLAIM_SECONDS = 60.0  # by the store's clock: then taken over
+MAX_PUSH_SECONDS = 1800.0  # a push stops (and stops its heartbeat) after
 NO_VERSION = "none"  # `serving_state` of an empty serving directory
 
 
@@ -70,7 +95,10 @@ def _describe(state: str) -> str:
 
 def check_in_service(serving_model_dir: str, expected: str) -> None:
   """Raises ServingChangedError unless `expected` is still in service."""
-  state = serving_state(serving_model_dir)
+  _check_state(serving_model_dir, expected, serving_state(serving_model_dir))
+
+
+def _check_state(serving_model_dir: str, expected: str, state: str) -> None:
   if state != expected:
     raise ServingChangedError(
         f"{serving_model_dir}: the model in service changed since the "
@@ -82,7 +110,7 @@ def check_in_service(serving_model_dir: str, expected: str) -> None:
 @contextlib.contextmanager
 def serving_lock(serving_model_dir: str) -> Iterator[None]:
   """Serializes pushes into one local serving directory (a no-op on object
-  stores, where pushes claim their version instead)."""
+  stores, where a push claims the version it succeeds instead)."""
   if storage.is_remote(serving_model_dir):
     yield
     return
@@ -141,11 +169,10 @@ def serving_state(serving_model_dir: str) -> str:
 
 
 def next_version(serving_model_dir: str, now: Optional[float] = None) -> int:
-  """A Unix-time version, always above every existing (or claimed) one."""
-  versions = existing_versions(serving_model_dir) + [
-      version for _, version in _claims(serving_model_dir)]
+  """A Unix-time version, always above every existing one."""
   candidate = int(now if now is not None else time.time())
-  return max([candidate] + [v + 1 for v in versions])
+  return max([candidate] + [v + 1 for v in existing_versions(
+      serving_model_dir)])
 
 
 def _files(directory: str) -> List[str]:
@@ -177,121 +204,176 @@ def _record_text(record: Dict[str, Any], version: int) -> str:
 # --- object stores: claims -------------------------------------------------
 
 
-def _claims(serving_model_dir: str) -> List[Tuple[str, int]]:
-  """(path, version) of every claim object on an object store."""
-  if not storage.is_remote(serving_model_dir):
-    return []
-  directory = storage.join(serving_model_dir, CLAIMS_DIR)
-  if not tf.io.gfile.isdir(directory):
-    return []
-  found = []
-  for name in tf.io.gfile.listdir(directory):
-    version = name.rstrip("/").split("-", 1)[0]
-    if version.isdigit():
-      found.append((storage.join(directory, name.rstrip("/")), int(version)))
-  return found
+class _Lost(Exception):
+  """This push no longer holds its claim (the reason, in words)."""
 
 
-def _live(serving_model_dir: str, claim: str, version: int,
-          now: float) -> bool:
-  """Whether a claim belongs to a push still under way: not finished, and
-  rewritten (its heartbeat) within the last STALE_CLAIM_SECONDS. A claim
-  of a killed push is removed."""
-  if is_complete(version_dir(serving_model_dir, version)):
-    return False  # done; its removal failed or is racing
+def claim_path(serving_model_dir: str, after: str) -> str:
+  """The claim on succeeding version `after` ("none": the first push)."""
+  return storage.join(serving_model_dir, CLAIMS_DIR, f"{CLAIM_PREFIX}{after}")
+
+
+def _holder(body: bytes) -> Dict[str, Any]:
+  """A claim's body as written by `_Claim` ({} for anything else)."""
   try:
-    with tf.io.gfile.GFile(claim) as f:
-      holder = json.load(f)
-    alive_at = float(holder.get("alive_at", holder["claimed_at"]))
-  except tf.errors.NotFoundError:
-    return False  # removed meanwhile: its push ended
-  except (ValueError, KeyError, TypeError, AttributeError, tf.errors.OpError):
-    alive_at = float("-inf")  # not a claim this code wrote: written whole
-  if now - alive_at > STALE_CLAIM_SECONDS:
-    _remove(claim)
-    return False
-  return True
+    holder = json.loads(body)
+  except ValueError:
+    return {}
+  return holder if isinstance(holder, dict) else {}
 
 
-def _remove(path: str) -> None:
-  try:
-    tf.io.gfile.remove(path)
-  except tf.errors.OpError:
-    pass
+class _Claim:
+  """This push's claim on succeeding version `after`.
 
+  Taken by a conditional create, or by a conditional takeover of a claim
+  the store last saw written STALE_CLAIM_SECONDS ago; renewed by
+  conditional rewrites every HEARTBEAT_SECONDS from `start` on, for at most
+  MAX_PUSH_SECONDS; lost the moment a rewrite finds it rewritten by another.
+  """
 
-def _write_claim(claim: str, version: int, claimed_at: float) -> None:
-  with tf.io.gfile.GFile(claim, "w") as f:
-    f.write(json.dumps({"version": version, "claimed_at": claimed_at,
-                        "alive_at": time.time(),
-                        "host": os.uname().nodename, "pid": os.getpid()}))
-
-
-class _Heartbeat:
-  """Rewrites a claim every HEARTBEAT_SECONDS while a push copies."""
-
-  def __init__(self, claim: str, version: int, claimed_at: float):
-    self._args = (claim, version, claimed_at)
+  def __init__(self, serving_model_dir: str, after: str, version: int):
+    self.serving_model_dir, self.after, self.version = (
+        serving_model_dir, after, version)
+    self.path = claim_path(serving_model_dir, after)
+    self._store = claims.for_path(self.path)
+    self._token = uuid.uuid4().hex
+    self._beats = 0
+    self._tag: Optional[str] = None
+    self._taken = False  # another push rewrote the claim
+    self.lost = ""
+    self._lock = threading.Lock()
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._beat, daemon=True)
+    self._started = time.monotonic()
+    self._renewed = self._started  # when the last good rewrite was sent
+
+  def _body(self) -> bytes:
+    """Unique per write (a rewrite by another writer changes the tag)."""
+    self._beats += 1
+    return json.dumps({
+        "version": self.version, "after": self.after, "token": self._token,
+        "beat": self._beats, "host": os.uname().nodename, "pid": os.getpid(),
+        # For people only: pods' clocks are never compared.
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }).encode()
+
+  def acquire(self) -> None:
+    """Takes the claim; ServingChangedError if the push that holds it made
+    its version, PushError if that push is under way."""
+    held = None
+    for _ in range(3):
+      tag = self._store.create(self.path, self._body())
+      if tag is not None:
+        self._tag = tag
+        return
+      seen = self._store.read(self.path)
+      if seen is None:
+        continue  # released meanwhile: create again
+      held = _holder(seen.body).get("version")
+      if isinstance(held, int):
+        if is_complete(version_dir(self.serving_model_dir, held)):
+          check_in_service(self.serving_model_dir, self.after)
+        self.version = max(self.version, held + 1)
+      if seen.age < STALE_CLAIM_SECONDS:
+        break
+      # Stale: its push is dead or hung. Of two takers only one rewrites
+      # the claim as read.
+      tag = self._store.replace(self.path, self._body(), seen.tag)
+      if tag is not None:
+        self._tag = tag
+        return
+    name = f"version {held}" if isinstance(held, int) else self.path
+    raise PushError(f"{self.serving_model_dir}: another push is under way "
+                    f"({name}); not pushed as version {self.version}, rerun "
+                    "to compare with it")
+
+  def start(self) -> None:
+    self._thread.start()
 
   def _beat(self) -> None:
     while not self._stop.wait(HEARTBEAT_SECONDS):
       try:
-        _write_claim(*self._args)
-      except tf.errors.OpError:
-        pass  # the next beat tries again; the push itself reports errors
+        self.renew()
+      except _Lost:
+        return  # taken over, or past MAX_PUSH_SECONDS: the claim goes stale
+      except claims.ClaimStoreError:
+        pass  # the next beat tries again
 
-  def __enter__(self):
-    self._thread.start()
-    return self
+  def check(self) -> None:
+    """Raises _Lost if the claim was taken over or the push ran too long."""
+    if not self.lost and time.monotonic() - self._started > MAX_PUSH_SECONDS:
+      self.lost = (f"it ran longer than MAX_PUSH_SECONDS "
+                   f"({MAX_PUSH_SECONDS:g} s)")
+    if self.lost:
+      raise _Lost(self.lost)
 
-  def __exit__(self, *exc):
+  def renew(self, limit: bool = True) -> None:
+    """Rewrites the claim if it is still this push's; _Lost if not (or, with
+    `limit`, past MAX_PUSH_SECONDS), ClaimStoreError if the store is
+    unreachable."""
+    with self._lock:
+      if self._taken or limit:
+        self.check()
+      sent = time.monotonic()
+      tag = self._store.replace(self.path, self._body(), self._tag)
+      if tag is None:
+        self._taken = True
+        self.lost = "another push took its claim over"
+        raise _Lost(self.lost)
+      self._tag, self._renewed = tag, sent
+
+  def confirm(self) -> None:
+    """Right before the version appears: a renewal sent less than
+    STALE_CLAIM_SECONDS / 2 ago (no push can take the claim over for
+    STALE_CLAIM_SECONDS after it), or _Lost."""
+    try:
+      self.renew()
+    except claims.ClaimStoreError as e:
+      raise _Lost(f"its claim could not be renewed ({e})") from e
+    if time.monotonic() - self._renewed > STALE_CLAIM_SECONDS / 2:
+      raise _Lost("renewing its claim took longer than "
+                  "STALE_CLAIM_SECONDS / 2")
+
+  def held_after_write(self) -> bool:
+    """After the version appeared: False only if the store says another
+    push took the claim over meanwhile."""
+    try:
+      self.renew(limit=False)
+    except _Lost:
+      return False
+    except claims.ClaimStoreError:
+      pass  # unknown: the write began right after a renewal
+    return True
+
+  def release(self) -> None:
+    """Stops the heartbeat and removes the claim if it is still this
+    push's."""
     self._stop.set()
-    self._thread.join()
+    if self._thread.is_alive():
+      self._thread.join()
+    if self._tag is not None and not self._taken:
+      try:
+        self._store.delete(self.path, self._tag)
+      except claims.ClaimStoreError:
+        pass  # it goes stale; the next push takes it over
 
 
-def claim_version(serving_model_dir: str, expected: Optional[str] = None,
-                  now: Optional[float] = None) -> Tuple[int, str]:
-  """Claims a new version on an object store; returns (version, claim path).
-
-  Raises ServingChangedError when `expected` is no longer in service, and
-  PushError when another push is under way (the claim is removed then).
-  """
-  version = next_version(serving_model_dir, now)
-  claim = storage.join(serving_model_dir, CLAIMS_DIR,
-                       f"{version}-{uuid.uuid4().hex}")
-  try:
-    tf.io.gfile.makedirs(os.path.dirname(claim))
-    _write_claim(claim, version, time.time())
-  except tf.errors.OpError as e:
-    raise PushError(f"{serving_model_dir}: cannot write the push claim "
-                    f"({e.message}); the versions in service are "
-                    "untouched") from e
-  clock = time.time()
-  others = sorted(v for path, v in _claims(serving_model_dir)
-                  if path != claim and _live(serving_model_dir, path, v, clock))
-  try:
-    if others:
-      raise PushError(f"{serving_model_dir}: another push is under way "
-                      f"(version {others[-1]}); not pushed as version "
-                      f"{version}, rerun to compare with it")
-    if expected is not None:
-      check_in_service(serving_model_dir, expected)
-  except PushError:
-    _remove(claim)
-    raise
-  return version, claim
-
-
-def remove_incomplete_versions(serving_model_dir: str) -> List[int]:
-  """Removes integer prefixes without saved_model.pb: what killed pushes
-  left on an object store (call holding a claim that saw no other live
-  claim: no push is under way). Returns the versions removed."""
+def remove_incomplete_versions(serving_model_dir: str,
+                               below: Optional[int] = None,
+                               check: Optional[Callable[[], None]] = None
+                               ) -> List[int]:
+  """Removes integer prefixes without saved_model.pb (below version
+  `below`, if given): what killed pushes left on an object store. Call
+  holding the claim on the version in service; `check` runs before each
+  removal and raises to stop. Returns the versions removed."""
   removed = []
   for version in existing_versions(serving_model_dir):
+    if below is not None and version >= below:
+      break
     path = version_dir(serving_model_dir, version)
     if not is_complete(path):
+      if check is not None:
+        check()
       try:
         tf.io.gfile.rmtree(path)
         removed.append(version)
@@ -300,38 +382,82 @@ def remove_incomplete_versions(serving_model_dir: str) -> List[int]:
   return removed
 
 
-def _copy_saved_model_last(model_dir: str, target: str,
-                           record_text: str) -> None:
+def _copy_saved_model_last(
+    model_dir: str, target: str, record_text: str,
+    between: Callable[[], None] = lambda: None,
+    before_last: Callable[[], None] = lambda: None) -> None:
+  """Copies the model with its record, `saved_model.pb` last; `between`
+  runs before each file, `before_last` right before `saved_model.pb`."""
   files = [f for f in _files(model_dir) if f != RECORD_FILE]
   for relative in sorted(files, key=lambda p: p == SAVED_MODEL_FILE):
+    between()
     if relative == SAVED_MODEL_FILE:
       with tf.io.gfile.GFile(storage.join(target, RECORD_FILE), "w") as f:
         f.write(record_text)
+      before_last()
     destination = storage.join(target, relative)
     tf.io.gfile.makedirs(os.path.dirname(destination))
     tf.io.gfile.copy(os.path.join(model_dir, relative), destination)
 
 
+def _remove_version(path: str) -> None:
+  """Best effort, `saved_model.pb` first; the next push removes the rest."""
+  try:
+    marker = storage.join(path, SAVED_MODEL_FILE)
+    if tf.io.gfile.exists(marker):
+      tf.io.gfile.remove(marker)
+    if tf.io.gfile.exists(path):
+      tf.io.gfile.rmtree(path)
+  except tf.errors.OpError:
+    pass
+
+
 def _push_to_object_store(model_dir: str, serving_model_dir: str,
                           record: Dict[str, Any], now: Optional[float],
-                          expected: Optional[str]) -> str:
-  version, claim = claim_version(serving_model_dir, expected, now)
-  final = version_dir(serving_model_dir, version)
+                          after: str) -> str:
   try:
-    remove_incomplete_versions(serving_model_dir)
-    with _Heartbeat(claim, version, time.time()):
-      _copy_saved_model_last(model_dir, final, _record_text(record, version))
+    claim = _Claim(serving_model_dir, after,
+                   next_version(serving_model_dir, now))
+    claim.acquire()
+  except claims.Unsupported as e:
+    raise PushError(f"{serving_model_dir}: {e}; not pushed") from e
+  except claims.ClaimStoreError as e:
+    raise PushError(f"{serving_model_dir}: cannot write the push claim "
+                    f"({e}); the versions in service are untouched") from e
+  version = claim.version
+  final = version_dir(serving_model_dir, version)
+
+  def before_visible() -> None:
+    check_in_service(serving_model_dir, after)
+    claim.confirm()
+
+  claim.start()
+  try:
+    check_in_service(serving_model_dir, after)
+    remove_incomplete_versions(serving_model_dir, below=version,
+                               check=claim.check)
+    _copy_saved_model_last(model_dir, final, _record_text(record, version),
+                           between=claim.check, before_last=before_visible)
+    if not claim.held_after_write():
+      raise PushError(f"{serving_model_dir}: another push took this push's "
+                      f"claim over while version {version} appeared; "
+                      f"version {version} withdrawn, rerun to compare with "
+                      "the version in service")
+  except _Lost as e:
+    _remove_version(final)
+    raise PushError(f"{serving_model_dir}: push of version {version} "
+                    f"stopped ({e}); not pushed, the versions in service "
+                    "are untouched") from e
+  except PushError:
+    _remove_version(final)
+    raise
   except (tf.errors.OpError, OSError) as e:
-    try:  # best effort: leave no partial version behind
-      if tf.io.gfile.exists(final):
-        tf.io.gfile.rmtree(final)
-    except tf.errors.OpError:
-      pass  # the next push removes it
+    _remove_version(final)
     message = getattr(e, "message", None) or getattr(e, "strerror", None) or e
     raise PushError(f"{serving_model_dir}: push failed ({message}); the "
                     "versions in service are untouched") from e
   finally:
-    _remove(claim)
+    claim.release()
   return final
 
 
@@ -410,25 +536,36 @@ def push(model_dir: str, serving_model_dir: str,
   """Copies SavedModel `model_dir` to a new version with its `record` (hold
   `serving_lock`).
 
-  Returns (version path, True), or (path of the latest version, False) when
-  that version already holds exactly this model (its record is added if it
-  has none: a version pushed before records existed). `expected`: the
-  version the candidate was compared with ("none": nothing); if another is
-  in service, raises ServingChangedError and pushes nothing. Raises
-  PushError, with nothing half-written left behind, when the copy fails
-  (disk full, no permission).
+  Returns (version path, True), or (path, False) when the model is already
+  pushed: the latest version holds exactly this model (its record is added
+  if it has none: a version pushed before records existed), or, when the
+  version in service is not `expected`, an earlier version holds it and its
+  record says it was compared with `expected` too (a retry of a push that
+  happened and was since succeeded by another push; nothing is pushed
+  again). `expected`: the version the candidate was compared with ("none":
+  nothing); if another is in service, raises ServingChangedError and pushes
+  nothing. Raises PushError, with nothing half-written left behind, when
+  the copy fails (disk full, no permission) or another push holds the
+  claim on an object store.
   """
   record = dict(record or {})
   record.setdefault("pushed_at", time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                time.gmtime()))
+  if expected is not None:
+    record.setdefault("compared_with", expected)
   if not tf.io.gfile.exists(storage.join(model_dir, SAVED_MODEL_FILE)):
     raise FileNotFoundError(f"{model_dir}: no saved_model.pb, not a SavedModel")
-  if expected is not None:
-    check_in_service(serving_model_dir, expected)
   latest = latest_version_dir(serving_model_dir)
-  if latest and tree_digest(latest) == tree_digest(model_dir):
-    _add_missing_record(latest, record)
+  digest = tree_digest(model_dir)
+  if latest and tree_digest(latest) == digest:
+    _add_missing_record(latest, record)  # a retry, or a cached Trainer
     return latest, False
+  state = os.path.basename(latest.rstrip("/")) if latest else NO_VERSION
+  if expected is not None and state != expected:
+    earlier = _pushed_after(serving_model_dir, expected, digest)
+    if earlier:
+      return earlier, False
+    _check_state(serving_model_dir, expected, state)
   try:
     tf.io.gfile.makedirs(serving_model_dir)
   except (OSError, tf.errors.OpError) as e:
@@ -436,8 +573,25 @@ def push(model_dir: str, serving_model_dir: str,
                     f"directory ({getattr(e, 'strerror', None) or e})") from e
   if storage.is_remote(serving_model_dir):
     return _push_to_object_store(model_dir, serving_model_dir, record, now,
-                                 expected), True
+                                 state if expected is None else expected), True
   return _push_locally(model_dir, serving_model_dir, record, now), True
+
+
+def _pushed_after(serving_model_dir: str, expected: str,
+                  digest: str) -> Optional[str]:
+  """The complete version holding the model of `digest` whose record says
+  it was compared with `expected`, or None."""
+  for version in reversed(complete_versions(serving_model_dir)):
+    path = version_dir(serving_model_dir, version)
+    try:
+      with tf.io.gfile.GFile(storage.join(path, RECORD_FILE)) as f:
+        pushed = json.load(f)
+    except (ValueError, tf.errors.OpError):
+      continue
+    if (isinstance(pushed, dict) and pushed.get("compared_with") == expected
+        and tree_digest(path) == digest):
+      return path
+  return None
 
 
 def _add_missing_record(path: str, record: Dict[str, Any]) -> None:
@@ -453,5 +607,9 @@ def _add_missing_record(path: str, record: Dict[str, Any]) -> None:
       local = storage.local_path(target)
       _write_local(local + ".tmp", text)
       os.replace(local + ".tmp", local)
-  except (OSError, tf.errors.OpError):
-    pass  # the version stays unrecorded; the next identical push tries again
+  except (OSError, tf.errors.OpError) as e:
+    # The version stays unrecorded (the Evaluator rescores it for the
+    # best-ever guard); the next identical push tries again.
+    print(f"note: {target} not written "
+          f"({getattr(e, 'strerror', None) or e}); the next push tries again",
+          file=sys.stderr, flush=True)

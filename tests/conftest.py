@@ -21,6 +21,16 @@ def pytest_configure(config):
   sys.argv[1:] = []
 
 
+def pytest_collection_modifyitems(config, items):
+  """Every test that opens Chromium (the `browser` fixture) is marked
+  `browser`: `make test-fast` leaves those out, so it needs no Chromium
+  (`make test` installs it and runs them)."""
+  del config
+  for item in items:
+    if "browser" in getattr(item, "fixturenames", ()):
+      item.add_marker(pytest.mark.browser)
+
+
 _EXIT_STATUS = {}
 
 

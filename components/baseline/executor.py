@@ -3,6 +3,7 @@
 notes on it the best eval accuracy ever pushed (the cumulative guard's)."""
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
@@ -23,8 +24,9 @@ SOURCE_MODEL_KEY = "source_model"  # the Trainer's artifact that was pushed
 # absent when none records one (nothing pushed yet).
 BEST_EVER_ACCURACY_KEY = artifact_properties.BEST_EVER_ACCURACY_KEY
 BEST_EVER_VERSION_KEY = artifact_properties.BEST_EVER_VERSION_KEY
-# Versions whose accuracy is unknown (no record), as a JSON list.
-UNRECORDED_KEY = "unrecorded_versions"
+# The directories of versions whose accuracy no record states, as a JSON
+# list: the Evaluator scores them for the best-ever guard.
+UNRECORDED_KEY = "unrecorded_version_dirs"
 
 
 class BaselineGoneError(RuntimeError):
@@ -33,6 +35,13 @@ class BaselineGoneError(RuntimeError):
 
 def has_model(artifact: types.Artifact) -> bool:
   return bool(artifact.get_int_custom_property(FOUND_KEY))
+
+
+def unrecorded_version_dirs(artifact: types.Artifact) -> List[str]:
+  """The versions noted on `artifact` whose accuracy no record states."""
+  if not artifact.has_custom_property(UNRECORDED_KEY):
+    return []
+  return json.loads(artifact.get_string_custom_property(UNRECORDED_KEY))
 
 
 def best_ever(artifact: types.Artifact) -> Optional[Tuple[float, str]]:
@@ -62,8 +71,9 @@ class Executor(base_executor.BaseExecutor):
       model.set_string_custom_property(BEST_EVER_VERSION_KEY,
                                        found.best_ever_version)
     if found.unrecorded:
-      model.set_string_custom_property(UNRECORDED_KEY,
-                                       str(list(found.unrecorded)))
+      model.set_string_custom_property(UNRECORDED_KEY, json.dumps([
+          versions.version_dir(serving_model_dir, v)
+          for v in found.unrecorded]))
     if found.version_dir is None:
       logging.info("no model in service under %s: no baseline",
                    serving_model_dir)

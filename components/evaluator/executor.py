@@ -6,15 +6,19 @@ artifact as a model to load, so this executor drops an empty one first (TFMA
 then ignores the change thresholds and the value thresholds alone decide).
 When the artifact carries the best accuracy ever pushed in the lineage, the
 cumulative guard (accuracy >= best ever − MAX_ACCURACY_DROP) is added to the
-EvalConfig as one more TFMA threshold. The blessing records which version
+EvalConfig as one more TFMA threshold; versions whose accuracy no record
+states are scored first on the same eval split (`rescore`), so the best ever
+counts every version in the serving directory. The blessing records which version
 was in service (the Pusher's compare-and-swap), the candidate's accuracy
 (the registry's) and the best ever.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import json
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from absl import logging
 import tensorflow_model_analysis as tfma
 from tfx import types
 from tfx.components.evaluator import executor as tfx_evaluator_executor
@@ -27,6 +31,8 @@ from components.baseline import executor as baseline_executor
 from components.evaluator import blessing as blessing_lib
 from components.evaluator import eval_config as eval_config_lib
 from components.evaluator import metrics
+from components.evaluator import rescore
+from components.ingestion import examples_io
 
 keras2.skip_keras_internals()  # TFMA's Keras metrics
 
@@ -34,6 +40,7 @@ BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
 BASELINE_VERSION_DIR_KEY = blessing_lib.BASELINE_VERSION_DIR_KEY
 BASELINE_SOURCE_MODEL_KEY = blessing_lib.BASELINE_SOURCE_MODEL_KEY
+RESCORED_KEY = "rescored_versions"  # JSON {version: eval accuracy}
 
 
 def _with_guard(exec_properties: Dict[str, Any],
@@ -43,6 +50,31 @@ def _with_guard(exec_properties: Dict[str, Any],
   config = eval_config_lib.with_best_ever_guard(config, best_ever)
   return dict(exec_properties,
               **{EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)})
+
+
+def _rescore_unrecorded(input_dict: Dict[str, List[types.Artifact]],
+                        exec_properties: Dict[str, Any],
+                        lookup: types.Artifact) -> Dict[str, float]:
+  """Eval accuracy of each version `lookup` notes as unrecorded."""
+  version_dirs = baseline_executor.unrecorded_version_dirs(lookup)
+  if not version_dirs:
+    return {}
+  examples = artifact_utils.get_single_instance(
+      input_dict[standard_component_specs.EXAMPLES_KEY])
+  splits = json.loads(exec_properties.get(
+      standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or ["eval"]
+  scored = rescore.rescore(version_dirs,
+                           examples_io.split_dir(examples.uri, splits[0]))
+  logging.info("versions without a record, scored on %s: %s", splits[0],
+               scored)
+  return scored
+
+
+def _best(best_ever: Optional[Tuple[float, str]],
+          rescored: Dict[str, float]) -> Optional[Tuple[float, str]]:
+  found = ([best_ever] if best_ever else []) + [
+      (accuracy, version) for version, accuracy in rescored.items()]
+  return max(found, key=lambda f: f[0]) if found else None
 
 
 class Executor(tfx_evaluator_executor.Executor):
@@ -58,6 +90,9 @@ class Executor(tfx_evaluator_executor.Executor):
       input_dict[BASELINE_KEY] = baseline
     best_ever = (baseline_executor.best_ever(looked_up[0]) if looked_up
                  else None)
+    rescored = (_rescore_unrecorded(input_dict, exec_properties, looked_up[0])
+                if looked_up else {})
+    best_ever = _best(best_ever, rescored)
     if best_ever and exec_properties.get(EVAL_CONFIG_KEY):
       exec_properties = _with_guard(exec_properties, best_ever[0])
     # TF prints each batch of examples into a TypeError it swallows (TFMA
@@ -77,6 +112,8 @@ class Executor(tfx_evaluator_executor.Executor):
                                          best_ever[0])
       blessing.set_string_custom_property(blessing_lib.BEST_EVER_VERSION_KEY,
                                           str(best_ever[1]))
+    if rescored:
+      blessing.set_string_custom_property(RESCORED_KEY, json.dumps(rescored))
     blessing.set_string_custom_property(blessing_lib.COMPARED_WITH_KEY,
                                         blessing_lib.NO_VERSION)
     if baseline:

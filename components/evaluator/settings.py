@@ -10,6 +10,7 @@ whether a value is looser than the default), its threshold in
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Optional, Tuple
 
 from components.ingestion import datasets
@@ -24,6 +25,18 @@ CLASS_ACCURACY_MARGIN = 0.3
 # `eval_config.make_eval_config`'s per-class drop when its caller gives none
 # (MNIST's; a pipeline's comes from MAX_CLASS_ACCURACY_DROP or the dataset).
 DEFAULT_MAX_CLASS_ACCURACY_DROP = 0.05
+# Each rule's field and its setting's name (`pipeline.config.ENV_SETTINGS`).
+ENV_NAMES = {"min_accuracy": "MIN_ACCURACY",
+             "max_accuracy_drop": "MAX_ACCURACY_DROP",
+             "min_class_accuracy": "MIN_CLASS_ACCURACY",
+             "max_class_accuracy_drop": "MAX_CLASS_ACCURACY_DROP"}
+
+
+def is_fraction(value: float) -> bool:
+  """Whether `value` is a number in [0, 1] (an accuracy, or a drop of one):
+  NaN, which no comparison refuses, is not."""
+  return isinstance(value, (int, float)) and math.isfinite(value) and \
+      0 <= value <= 1
 
 
 def default_min_class_accuracy(min_accuracy: float) -> float:
@@ -45,6 +58,14 @@ class GateSettings:
   min_class_accuracy: Optional[float] = None
   max_class_accuracy_drop: Optional[float] = None
   allow_loose_gate: bool = False
+
+  def __post_init__(self):
+    # A NaN threshold passes no candidate and is not "looser" either: it
+    # would freeze a lineage silently. Refused before any work.
+    for field, name in ENV_NAMES.items():
+      value = getattr(self, field)
+      if value is not None and not is_fraction(value):
+        raise ValueError(f"{name}={value!r} is not a number between 0 and 1")
 
   def accuracy_threshold(self, dataset: str) -> float:
     if self.min_accuracy is not None:

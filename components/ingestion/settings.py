@@ -28,16 +28,26 @@ class IngestionSettings:
   train_fraction: float = split.DEFAULT_TRAIN_FRACTION
   max_examples: Optional[int] = None
 
+  def __post_init__(self):
+    # Checked before any work (the ingestion would refuse it only later).
+    if not 0.0 < self.train_fraction < 1.0:  # NaN too
+      raise ValueError(f"TRAIN_FRACTION={self.train_fraction!r} is not a "
+                       "number between 0 and 1 (exclusive)")
+    if self.max_examples is not None and self.max_examples < 0:
+      raise ValueError(f"MAX_EXAMPLES={self.max_examples!r} must be >= 0 "
+                       "(0: every example)")
+
   @property
   def lineage_parts(self) -> Tuple[str, ...]:
     """What makes the examples another set than the default one's, so that
     models are only compared on the same eval split: a split definition
     other than the original 7:3 (`split.lineage_part`, e.g. `split80`), and
-    `quick` for MAX_EXAMPLES runs."""
+    `quick<N>` for MAX_EXAMPLES=N runs (which N examples also depends on
+    SEED: `pipeline.config.PipelineConfig.lineage_parts`)."""
     parts = []
     split_part = split.lineage_part(self.train_fraction)
     if split_part:
       parts.append(split_part)
     if self.max_examples:
-      parts.append("quick")
+      parts.append(f"quick{self.max_examples}")
     return tuple(parts)

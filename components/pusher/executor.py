@@ -24,6 +24,9 @@ from serving import versions
 
 
 NEW_VERSION_KEY = "new_version"
+# Set when the version this Pusher reports is no longer the one in service:
+# a retry whose push had happened, since succeeded by another run's push.
+SUCCEEDED_BY_KEY = "succeeded_by"
 
 
 def push_record(model: types.Artifact, blessing: types.Artifact,
@@ -68,9 +71,12 @@ class Executor(tfx_pusher_executor.Executor):
       serving_path, created = versions.push(
           model_path, serving_model_dir, record,
           expected=blessing_lib.compared_with(blessing))
+      in_service = versions.serving_state(serving_model_dir)
       registry.rebuild_index(serving_model_dir)
     io_utils.copy_dir(model_path, model_push.uri)  # archive, as TFX does
     self._MarkPushed(model_push, pushed_destination=serving_path,
                      pushed_version=os.path.basename(serving_path))
     # 0: this exact model was already the latest version in service.
     model_push.set_int_custom_property(NEW_VERSION_KEY, int(created))
+    if os.path.basename(serving_path.rstrip("/")) != in_service:
+      model_push.set_string_custom_property(SUCCEEDED_BY_KEY, in_service)

@@ -88,6 +88,8 @@ def build_summary(input_dict: Dict[str, List[types.Artifact]],
       "pushed": is_pushed,
       "pushed_to": prop(pushed, "pushed_destination") if is_pushed else None,
       "new_version": bool(is_pushed and prop(pushed, "new_version")),
+      # A retried push found its version since succeeded by another run's.
+      "succeeded_by": prop(pushed, "succeeded_by") if is_pushed else None,
       "serving_model_dir": settings["serving_model_dir"],
       "min_accuracy": settings["min_accuracy"],
       "max_accuracy_drop": settings["max_accuracy_drop"],

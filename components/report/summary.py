@@ -80,6 +80,9 @@ def verdict(summary: Dict[str, Any]) -> str:
   """One sentence: where the model went, or why it was not pushed."""
   test = (summary.get("test_accuracy") or {}).get("candidate")
   test_text = f" (test accuracy {test:.4f})" if test is not None else ""
+  if summary.get("pushed") and summary.get("succeeded_by"):
+    return (f"blessed; pushed earlier as {summary['pushed_to']}, since "
+            f"succeeded by version {summary['succeeded_by']}{test_text}")
   if summary.get("pushed") and not summary.get("new_version"):
     return (f"blessed; already in service as {summary['pushed_to']}"
             f"{test_text}")

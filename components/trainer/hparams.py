@@ -41,7 +41,8 @@ class TrainerConfig:
       value = getattr(self, name)
       if value is not None and value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
-    if self.learning_rate is not None and self.learning_rate <= 0:
+    if self.learning_rate is not None and not 0 < self.learning_rate < float(
+        "inf"):  # NaN too
       raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
   @property

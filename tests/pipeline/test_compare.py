@@ -116,7 +116,7 @@ def test_runs_lists_both_runs_with_their_settings_and_accuracies(
   for row, e in zip(table, result["models"]):
     assert row["run_id"] == e["run_id"]
     assert row["dataset"] == "fashion_mnist"
-    assert row["lineage"] == "mnist-tfx-fashion-mnist-quick-loose"
+    assert row["lineage"] == "mnist-tfx-fashion-mnist-quick1200-seed42-loose"
     assert (row["optimizer"], row["learning_rate"], row["epochs"],
             row["batch_size"]) == (e["optimizer"], 0.001, 2, 32)
     assert row["eval_accuracy"] == e["eval_accuracy"]
@@ -161,7 +161,7 @@ def test_tensorboard_shows_each_trained_model_once(compared, cached_rerun):
         "model": e["model"], "optimizer": e["optimizer"],
         "learning_rate": 0.001, "epochs": 2, "batch_size": 32,
         "dataset": "fashion_mnist",
-        "lineage": "mnist-tfx-fashion-mnist-quick-loose"}
+        "lineage": "mnist-tfx-fashion-mnist-quick1200-seed42-loose"}
     metrics = session["metrics"]
     assert metrics["eval_accuracy"] == pytest.approx(e["eval_accuracy"])
     assert metrics["test_accuracy"] == pytest.approx(e["test_accuracy"])

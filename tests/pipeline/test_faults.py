@@ -166,3 +166,42 @@ def test_a_loosened_gate_never_pushes_into_the_production_lineage(tmp_path):
       dict(env, ALLOW_LOOSE_GATE="1"))
   assert allowed.serving_model_dir == os.path.join(str(tmp_path), "serving",
                                                    "mnist")
+
+
+def _in_service(summary):
+  """Whether the version a run reports as pushed is whole in the serving
+  directory and is the one in service there."""
+  pushed = summary["pushed_to"]
+  serving = os.path.dirname(pushed)
+  return (versions.is_complete(pushed) and
+          versions.serving_state(serving) == os.path.basename(pushed))
+
+
+@pytest.mark.e2e
+def test_a_removed_push_is_put_back_not_reported(tmp_path):
+  """The serving directory removed after a push (a cleanup, a lost volume),
+  or its newest version rolled back: the next run with the same settings
+  puts its model back in service and reports that version (before: every
+  later run printed `pushed to …/<V>` from the cache while nothing was in
+  service, and the unchanged short-cut then repeated it)."""
+  config = _config(write_fake_dataset(tmp_path / "data"), tmp_path / "out")
+  first = local_runner.run(config)
+  assert _in_service(first)
+  shutil.rmtree(config.serving_model_dir)
+  again = local_runner.run(config)
+  assert "unchanged" not in again
+  assert again["compared_with"] == versions.NO_VERSION
+  assert _in_service(again), again["pushed_to"]
+  assert "Pusher" in again["recomputed_components"]
+  assert local_runner.run(config)["unchanged"]  # its push is there now
+  # A second model pushed on top, then rolled back: back to the state that
+  # run started from, and its rerun must not report the removed version.
+  better = dataclasses.replace(
+      config, gate=dataclasses.replace(config.gate, max_accuracy_drop=1.0),
+      trainer=dataclasses.replace(config.trainer, epochs=2))
+  newer = local_runner.run(better)
+  assert _in_service(newer) and newer["pushed_to"] != again["pushed_to"]
+  shutil.rmtree(newer["pushed_to"])
+  rerun = local_runner.run(better)
+  assert rerun["compared_with"] == os.path.basename(again["pushed_to"])
+  assert _in_service(rerun), rerun["pushed_to"]

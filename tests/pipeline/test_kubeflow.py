@@ -1,5 +1,6 @@
 """The same DAG compiles to a KFP v2 spec that runs, without a cluster."""
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -119,9 +120,10 @@ def test_compiled_spec_has_the_dag_image_and_settings(tmp_path):
   assert tasks["MnistExampleGen"]["inputs"]["parameters"]["data_digest"] == {
       "taskOutputParameter": {"producerTask": "DataFingerprint",
                               "outputParameterKey": "digest"}}
-  # The data's digest, the baseline lookup and the report never come from
-  # cache; the rest may.
-  uncached = {"DataFingerprint", "LatestPushedModel", "Report"}
+  # The data's digest, the baseline lookup, the push (checked against the
+  # serving directory every run) and the report never come from cache; the
+  # rest may.
+  uncached = {"DataFingerprint", "LatestPushedModel", "Pusher", "Report"}
   for name, task in tasks.items():
     assert task["cachingOptions"] == {"enableCache": name not in uncached}
   # Metrics and the report as KFP's own types, which its UI displays.
@@ -202,6 +204,45 @@ def test_compile_kubeflow_command_and_submit(tmp_path, monkeypatch, capsys):
   monkeypatch.setenv("TRAINER_GPUS", "two")
   assert kubeflow_runner.main([]) == 1
   assert "TRAINER_GPUS='two' is not a valid int" in capsys.readouterr().err
+
+
+def test_submit_refuses_a_spec_compiled_with_another_gate(
+    tmp_path, monkeypatch, capsys):
+  """A spec compiled with `ALLOW_LOOSE_GATE=1 MIN_ACCURACY=0` has the
+  production name: a later plain `make submit-kubeflow` refuses it in one
+  line (before: it submitted it, and the loosened gate pushed into the
+  production lineage); with the same settings it is submitted."""
+  spec_file = str(tmp_path / "spec.yaml")
+  monkeypatch.setattr(kubeflow_runner, "spec_path", lambda config: spec_file)
+  loose = {"DATASET": "mnist", "IMAGE": IMAGE,
+           "PIPELINE_ROOT": "s3://kfp/root", "MIN_ACCURACY": "0",
+           "ALLOW_LOOSE_GATE": "1"}
+  for name, value in loose.items():
+    monkeypatch.setenv(name, value)
+  assert kubeflow_runner.main([]) == 0
+  for name in ("MIN_ACCURACY", "ALLOW_LOOSE_GATE", "PIPELINE_ROOT"):
+    monkeypatch.delenv(name)
+  monkeypatch.setenv("KFP_HOST", "http://kfp.example")
+  submitted = []
+
+  class FakeClient:
+    def create_run_from_pipeline_package(self, path, **kwargs):
+      submitted.append(path)
+      return "run-1"
+  monkeypatch.setattr(kubeflow_runner, "submit", functools.partial(
+      kubeflow_runner.submit, client=FakeClient()))
+  capsys.readouterr()
+  assert kubeflow_runner.main(["submit"]) == 1
+  assert capsys.readouterr().err == (
+      f"error: {spec_file} was compiled with another gate: MIN_ACCURACY=0.0 "
+      "(this submit: the default), ALLOW_LOOSE_GATE=True (this submit: "
+      "False); submit with the settings it was compiled with, or recompile "
+      "with make compile-kubeflow\n")
+  assert submitted == []
+  monkeypatch.setenv("MIN_ACCURACY", "0")
+  monkeypatch.setenv("ALLOW_LOOSE_GATE", "1")
+  assert kubeflow_runner.main(["submit"]) == 0
+  assert submitted == [spec_file]
 
 
 @pytest.mark.parametrize("env, refusal", [
@@ -479,17 +520,21 @@ def test_compiled_spec_runs_on_s3_under_the_oss_driver(tmp_path, s3_server,
   spec, _, platform = _compile_file(tmp_path, config, kubeflow)
   pod_env = {k: v for k, v in os.environ.items()
              if not k.startswith(("AWS_", "S3_"))}
-  try:
-    result = kfp_emulator.run_spec(
-        spec, "s3://kfp/root/run1", mode="oss", install_dir=installed_copy,
-        local_dir=str(tmp_path / "logs"),
+  cache = {}
+
+  def run(spec, name, log=lambda _: None):
+    return kfp_emulator.run_spec(
+        spec, f"s3://kfp/root/{name}", mode="oss", install_dir=installed_copy,
+        local_dir=str(tmp_path / name),
         path_map={kubeflow_runner.IMAGE_SCHEMAS_DIR:
                   os.path.join(installed_copy, "schemas")},
         env=dict(pod_env, TF_CPP_MIN_LOG_LEVEL="2"), platform=platform,
         secrets={"mlpipeline-minio-artifact": {
             "accesskey": s3_server["AWS_ACCESS_KEY_ID"],
             "secretkey": s3_server["AWS_SECRET_ACCESS_KEY"]}},
-        log=lambda _: None)
+        cache=cache, log=log)
+  try:
+    result = run(spec, "run1")
   except kfp_emulator.TaskFailed as e:
     pytest.fail(str(e))
   pushed = result.outputs["Pusher"]["pushed_model"]["metadata"]
@@ -512,6 +557,71 @@ def test_compiled_spec_runs_on_s3_under_the_oss_driver(tmp_path, s3_server,
       capture_output=True, text=True, check=False)
   assert load.returncode == 0, load.stderr[-2000:]
   assert "shape (2, 10)" in load.stdout
+  # A second run (another model) is blessed against that version; another
+  # run pushes a newer, better model just before this run's Pusher starts:
+  # the Pusher refuses in one line and the newer model stays in service.
+  retrained = dataclasses.replace(config, trainer=dataclasses.replace(
+      config.trainer, epochs=2))
+  spec2, _, _ = _compile_file(tmp_path / "spec2", retrained, kubeflow)
+  first = pushed["pushed_destination"]
+  serving = os.path.dirname(first)
+
+  def another_run_pushes(line):
+    if line.startswith("kfp task Pusher:"):
+      done = subprocess.run(
+          [os.sys.executable, "-c", PUSH_ANOTHER_MODEL, first, serving,
+           str(tmp_path / "another")],
+          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **s3_server),
+          capture_output=True, text=True, check=False)
+      assert done.returncode == 0, done.stderr[-2000:]
+  with pytest.raises(kfp_emulator.TaskFailed) as failed:
+    run(spec2, "run2", log=another_run_pushes)
+  assert str(failed.value).startswith("task Pusher exited 1")
+  versions_now = _s3_versions(serving, s3_server)
+  assert versions_now[0] == int(os.path.basename(first))
+  assert len(versions_now) == 2
+  assert (f"ServingChangedError: {serving}: the model in service changed "
+          f"since the Evaluator compared with it (version "
+          f"{os.path.basename(first)} then, version {versions_now[1]} now)"
+          ) in str(failed.value)
+
+
+# Another run's push into an S3 serving directory: the model in service
+# (argv[1]) plus an asset, recorded as better (0.99).
+PUSH_ANOTHER_MODEL = r"""
+import os, sys
+from components import storage
+storage.enable_object_storage()
+import tensorflow as tf
+from serving import versions
+source, serving, local = sys.argv[1:4]
+for root, _, files in tf.io.gfile.walk(source):
+  for name in files:
+    target = os.path.join(local, os.path.relpath(os.path.join(root, name),
+                                                 source))
+    tf.io.gfile.makedirs(os.path.dirname(target))
+    tf.io.gfile.copy(os.path.join(root, name), target)
+os.remove(os.path.join(local, versions.RECORD_FILE))
+os.makedirs(os.path.join(local, "assets"), exist_ok=True)
+with open(os.path.join(local, "assets", "note.txt"), "w") as f:
+  f.write("another run's model")
+versions.push(local, serving, {"accuracy": 0.99})
+storage.exit_process(0)
+"""
+
+
+def _s3_versions(serving, s3_server):
+  listing = subprocess.run(
+      [os.sys.executable, "-c",
+       "import sys; from components import storage;"
+       "storage.enable_object_storage();"
+       "from serving import versions;"
+       "print(versions.existing_versions(sys.argv[1]));"
+       "storage.exit_process(0)", serving],
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **s3_server),
+      capture_output=True, text=True, check=False)
+  assert listing.returncode == 0, listing.stderr[-2000:]
+  return json.loads(listing.stdout.strip().splitlines()[-1])
 
 
 def test_beam_pipeline_args_reach_statistics_and_evaluator(tmp_path):

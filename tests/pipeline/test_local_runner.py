@@ -164,15 +164,16 @@ def test_unchanged_rerun_does_not_start_tfx(small_config, second_run,
   assert fourth["blessed"] and not fourth["new_version"]
   assert fourth["pushed_to"] == second_run["pushed_to"]
   assert len(versions.existing_versions(small_config.serving_model_dir)) == 1
-  # Once more: now everything comes from the cache.
+  # Once more: now everything comes from the cache but the Pusher, which
+  # checks the serving directory every run (and finds its model there).
   fifth = local_runner.run(dataclasses.replace(small_config,
                                                rerun_from="Report"))
-  assert fifth["recomputed_components"] == []
-  assert set(fifth["cached_components"]) == set(NODES)
+  assert fifth["recomputed_components"] == ["Pusher"]
+  assert set(fifth["cached_components"]) == set(NODES) - {"Pusher"}
   assert fifth["verdict"] == fourth["verdict"]
   on_disk = json.load(open(os.path.join(small_config.output_dir,
                                         "summary.json")))
-  assert on_disk["recomputed_components"] == []
+  assert on_disk["recomputed_components"] == ["Pusher"]
   assert on_disk["settings"]["seed"] == 42
   assert on_disk["settings"]["trainer"]["model"] == "dense_512"
 
@@ -182,7 +183,6 @@ def _runs(config):
   return len(store.get_contexts_by_type("pipeline_run"))
 
 
-@pytest.mark.e2e
 def test_unchanged_run_key_sees_settings_code_data_and_service(
     fake_data_dir, tmp_path, monkeypatch):
   config = config_lib.PipelineConfig(
@@ -238,6 +238,25 @@ def test_only_a_candidate_in_service_counts_as_seen_in_service(
   push("1700000100")
   assert unchanged.state_after(config, state, pushed) == state
   assert unchanged.state_after(config, None, pushed) is None
+
+
+def test_the_short_cut_never_reports_a_push_that_is_gone(tmp_path):
+  """The last run's key matches, but the version its report says it pushed
+  is no longer whole (removed by hand): the DAG runs (its Pusher puts a
+  model back), the report is not repeated."""
+  config = config_lib.PipelineConfig(output_dir=str(tmp_path))
+  version = os.path.join(config.serving_model_dir, "1700000000")
+  os.makedirs(version)
+  with open(os.path.join(version, "saved_model.pb"), "w") as f:
+    f.write("model")
+  (tmp_path / unchanged.LAST_RUN_FILE).write_text(
+      json.dumps({"key": "k", "run_id": "r1"}))
+  (tmp_path / unchanged.SUMMARY_FILE).write_text(
+      json.dumps({"run_id": "r1", "pushed_to": version}))
+  (tmp_path / "report.md").write_text("report")
+  assert unchanged.finished_run(config, "k")["unchanged"]
+  os.remove(os.path.join(version, "saved_model.pb"))
+  assert unchanged.finished_run(config, "k") is None
 
 
 @pytest.mark.e2e

@@ -53,11 +53,16 @@ def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
       dataset="fashion_mnist", lineage="v2").pipeline_name == \
       "mnist-tfx-fashion-mnist-v2"
   # Quick runs and other split definitions get lineages (baselines, serving
-  # models) of their own: they never replace a full run's model.
+  # models) of their own: they never replace a full run's model. A quick
+  # run's eval set is its size's and its seed's: one lineage for each, so
+  # the best-ever guard never compares accuracies on different sets.
   quick = config_lib.PipelineConfig(
       ingestion=IngestionSettings(max_examples=3000), output_dir="/o")
   assert (quick.pipeline_name, quick.serving_model_dir) == (
-      "mnist-tfx-mnist-quick", "/o/serving/mnist_quick")
+      "mnist-tfx-mnist-quick3000-seed42", "/o/serving/mnist_quick3000_seed42")
+  assert config_lib.PipelineConfig(
+      ingestion=IngestionSettings(max_examples=600), seed=7).model_name == \
+      "mnist_quick600_seed7"
   other_split = config_lib.PipelineConfig(
       ingestion=IngestionSettings(train_fraction=0.8), lineage="v2")
   assert other_split.model_name == "mnist_v2_split80"
@@ -131,9 +136,11 @@ def test_the_baseline_lookup_is_cached_only_while_the_model_in_service_is(
 def test_rerun_from_recomputes_that_component_and_everything_after(tmp_path):
   dag = pipeline_lib.create_pipeline(
       config_lib.PipelineConfig(output_dir=str(tmp_path)), data_digest="d")
-  # Everything may come from the cache but the report of the run itself.
+  # Everything may come from the cache but the push (its outcome is the
+  # serving directory as it is now) and the report of the run itself.
   caching = _caching(pipeline_lib.compile_for_local(dag))
-  assert {n for n, cached in caching.items() if not cached} == {"Report"}
+  assert {n for n, cached in caching.items() if not cached} == {"Pusher",
+                                                                "Report"}
   caching = _caching(pipeline_lib.compile_for_local(dag, rerun_from="Trainer"))
   assert {n for n, cached in caching.items() if not cached} == {
       "Trainer", "LatestPushedModel", "Evaluator", "TestSplitScorer", "Pusher",
@@ -171,6 +178,16 @@ def test_config_errors_are_one_line():
     config_lib.PipelineConfig.from_env({"DATASET": "cifar"})
   with pytest.raises(ValueError, match="unknown runner"):
     config_lib.PipelineConfig.from_env({"RUNNER": "airflow"})
+  # A LINEAGE that spells a derived one would write into its directory
+  # (before: LINEAGE=loose pushed into `mnist_loose`, LINEAGE=x_loose into
+  # LINEAGE=x's loosened one).
+  for lineage in ("loose", "quick", "quick600", "split80", "seed7", "x_loose",
+                  "x-loose", "V2"):
+    with pytest.raises(ValueError, match=f"^LINEAGE='{lineage}' is not a "
+                       "lineage name of its own"):
+      config_lib.PipelineConfig.from_env({"LINEAGE": lineage})
+  assert config_lib.PipelineConfig.from_env(
+      {"LINEAGE": "v2"}).model_name == "mnist_v2"
 
 
 def test_gate_defaults_are_the_documented_ones():

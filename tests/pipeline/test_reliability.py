@@ -60,6 +60,15 @@ def _wait_for(pattern, process, timeout=240):
   pytest.fail(f"no {pattern} after {timeout} s")
 
 
+# The killed run's length. The test kills the run as soon as the backup of
+# epoch 1 appears (polled every 50 ms; the kill landed within epoch 2 in
+# every run seen), so epochs 2 to KILL_EPOCHS - 1, about 0.4 s each at batch
+# 8 on 3,000 examples here, are the margin for the kill to land before the
+# last epoch: 8 gives 6 epochs (2.4 s). (40 gave 38: 15 s of training after
+# each resume, in each of three tests.)
+KILL_EPOCHS = 8
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM,
                                          signal.SIGINT])  # SIGINT: Ctrl-C
@@ -69,15 +78,22 @@ def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
   """Killed (or Ctrl-C: exit 130, "interrupted") after its first finished
   epoch, a run leaves no served version and no usable lock; the next run reuses the cached data components, resumes
   at the next epoch, and pushes. A second run started meanwhile is refused."""
-  env = _env(mnist_dir, tmp_path, EPOCHS=40, BATCH_SIZE=8,
+  env = _env(mnist_dir, tmp_path, EPOCHS=KILL_EPOCHS, BATCH_SIZE=8,
              EARLY_STOPPING_PATIENCE=0, REDUCE_LR_PATIENCE=0)
   config = config_lib.PipelineConfig.from_env(env)
   first = _runner(env)
   if kill_signal == signal.SIGKILL:  # meanwhile: one run per output dir
     _wait_for(str(tmp_path / "metadata"), first)  # it holds the lock
-    concurrent = subprocess.run(
-        [sys.executable, "-m", "pipeline.local_runner"], env=env,
-        capture_output=True, text=True, timeout=120, check=False)
+    # Paused (still holding the lock) while the second run is refused, so
+    # that it trains no epoch meanwhile: the kill below lands after epoch 1
+    # however long the refused run takes to start.
+    first.send_signal(signal.SIGSTOP)
+    try:
+      concurrent = subprocess.run(
+          [sys.executable, "-m", "pipeline.local_runner"], env=env,
+          capture_output=True, text=True, timeout=120, check=False)
+    finally:
+      first.send_signal(signal.SIGCONT)
     assert concurrent.returncode == 1
     assert (f"error: AlreadyRunningError: {tmp_path} is in use by another run"
             f" (pid {first.pid} on ") in concurrent.stderr
@@ -108,7 +124,8 @@ def test_a_run_killed_mid_training_resumes_and_pushes(mnist_dir, tmp_path,
   assert all(states[n] == "CACHED" for n in DATA_NODES), states
   assert states["Trainer"] == "COMPLETE"
   history = json.load(open(os.path.join(summary["run_dir"], "history.json")))
-  assert 1 <= history["epoch"][0] < 39 and history["epoch"][-1] == 39
+  assert 1 <= history["epoch"][0] < KILL_EPOCHS - 1  # resumed mid-training
+  assert history["epoch"][-1] == KILL_EPOCHS - 1
   assert summary["pushed"] and summary["new_version"]
   serving = os.listdir(config.serving_model_dir)
   assert not [n for n in serving if n.startswith(versions.STAGING_PREFIX)]

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from serving import claims
 from serving import versions
 
 
@@ -129,78 +130,88 @@ def test_push_swaps_only_the_version_it_was_compared_with(tmp_path):
   assert first != second
 
 
-def _claim(serving, name, claimed_at):
-  import json  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = f"{serving}/{versions.CLAIMS_DIR}/{name}"
-  tf.io.gfile.makedirs(os.path.dirname(path))
-  with tf.io.gfile.GFile(path, "w") as f:
-    f.write(json.dumps({"claimed_at": claimed_at}))
+def _claim(serving, after, version):
+  """Another run's claim on succeeding version `after`, just written."""
+  path = versions.claim_path(serving, after)
+  assert claims.for_path(path).create(path, json.dumps(
+      {"version": version}).encode())
   return path
 
 
-def test_object_store_pushes_claim_their_version_first(tmp_path):
-  import time  # pylint: disable=g-import-not-at-top
+def _claims_left(serving):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  directory = f"{serving}/{versions.CLAIMS_DIR}"
+  return (sorted(tf.io.gfile.listdir(directory))
+          if tf.io.gfile.isdir(directory) else [])
+
+
+def test_object_store_pushes_claim_the_version_they_succeed(tmp_path,
+                                                            monkeypatch):
   serving = "ram://cas/mnist"
   model = _fake_saved_model(tmp_path / "model", "m")
   first, _ = versions.push(model, serving, now=10, expected="none")
   assert first == f"{serving}/10"
-  assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == []
-  # Another run is copying version 11 right now: its claim is live.
-  other = _claim(serving, "11-othertoken", time.time())
+  assert _claims_left(serving) == []  # released
+  # Another run compared with version 10 is copying version 11 right now.
+  _claim(serving, "10", 11)
   with pytest.raises(versions.PushError,
                      match=f"^{serving}: another push is under way \\(version "
                      "11\\); not pushed as version 12, rerun to compare with "
                      "it$"):
     versions.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=10,
-                    expected="10")
-  assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == [
-      "11-othertoken"]  # ours is gone
-  # A claim of a killed push goes stale; the version number stays taken.
-  tf.io.gfile.remove(other)
-  _claim(serving, "11-killed", time.time() - versions.STALE_CLAIM_SECONDS - 1)
+                  expected="10")
+  assert _claims_left(serving) == ["after-10"]  # the other run's, untouched
+  # That run is killed: by the store's clock its claim goes stale, and is
+  # taken over; its version number stays taken.
+  real_clock = claims.ram_clock
+  monkeypatch.setattr(claims, "ram_clock", lambda: real_clock() +
+                      versions.STALE_CLAIM_SECONDS)
   path, created = versions.push(_fake_saved_model(tmp_path / "b", "b"),
-                                  serving, now=10, expected="10")
+                                serving, now=10, expected="10")
   assert (path, created) == (f"{serving}/12", True)
-  assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == []
+  assert _claims_left(serving) == []
   # Compare-and-swap holds on object stores too.
   with pytest.raises(versions.ServingChangedError,
                      match="version 10 then, version 12 now"):
     versions.push(_fake_saved_model(tmp_path / "c", "c"), serving,
-                    expected="10")
+                  expected="10")
   assert versions.existing_versions(serving) == [10, 12]
 
 
-def test_two_runs_that_claim_the_same_version_both_see_it(tmp_path,
-                                                         monkeypatch):
-  """The race itself: run B claims version 11 after run A chose 11 and before
-  A's check; A refuses and leaves B alone with it (had B listed before A
-  claimed, B would have gone on and A refused the same way; had both listed
-  late, both refuse): nobody writes version 11 twice."""
-  import time  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+def test_of_pushes_racing_to_succeed_one_version_exactly_one_pushes(
+    tmp_path):
+  """Eight runs compared with version 10 push at the same moment: the
+  claim on succeeding version 10 is a conditional create, so exactly one
+  pushes and each other one is refused in one line (another push under
+  way, or the version in service changed); no version is written twice."""
+  import threading  # pylint: disable=g-import-not-at-top
   serving = "ram://race/mnist"
   versions.push(_fake_saved_model(tmp_path / "a", "a"), serving, now=10)
-  real_claims = versions._claims  # pylint: disable=protected-access
-  calls = []
+  models = [_fake_saved_model(tmp_path / f"m{i}", str(i)) for i in range(8)]
+  start = threading.Barrier(len(models))
+  outcomes = []
 
-  def claims_after_b_claimed(directory):
-    calls.append(directory)
-    if len(calls) == 2:  # A chose 11 (call 1) and wrote its claim
-      _claim(serving, "11-runb", time.time())
-    return real_claims(directory)
+  def run(model):
+    start.wait()
+    try:
+      outcomes.append(versions.push(model, serving, now=10, expected="10"))
+    except versions.PushError as e:
+      outcomes.append(e)
 
-  monkeypatch.setattr(versions, "_claims", claims_after_b_claimed)
-  with pytest.raises(versions.PushError,
-                     match="another push is under way \\(version 11\\); not "
-                     "pushed as version 11"):
-    versions.push(_fake_saved_model(tmp_path / "b", "b"), serving, now=10,
-                    expected="10")
-  monkeypatch.setattr(versions, "_claims", real_claims)
-  assert versions.existing_versions(serving) == [10]
-  assert tf.io.gfile.listdir(f"{serving}/{versions.CLAIMS_DIR}") == [
-      "11-runb"]
+  threads = [threading.Thread(target=run, args=(m,)) for m in models]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  (pushed,) = [o for o in outcomes if not isinstance(o, Exception)]
+  refused = [o for o in outcomes if isinstance(o, Exception)]
+  assert len(refused) == 7 and all("\n" not in str(e) for e in refused)
+  for e in refused:
+    assert ("another push is under way" in str(e)
+            or isinstance(e, versions.ServingChangedError)), e
+  assert pushed[1] and versions.existing_versions(serving) == [
+      10, int(pushed[0].rsplit("/", 1)[1])]
+  assert _claims_left(serving) == []
 
 
 def test_pushes_into_one_serving_directory_are_serialized(tmp_path):

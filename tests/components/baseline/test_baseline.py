@@ -63,8 +63,8 @@ def test_a_version_without_a_record_is_still_the_baseline(tmp_path):
   assert model.get_string_custom_property("source_model") == str(
       serving / "5")
   assert baseline_executor.best_ever(model) is None
-  assert model.get_string_custom_property(
-      baseline_executor.UNRECORDED_KEY) == "[5]"
+  assert baseline_executor.unrecorded_version_dirs(model) == [
+      str(serving / "5")]
 
 
 def test_the_best_accuracy_ever_pushed_goes_with_the_baseline(tmp_path):

@@ -225,9 +225,67 @@ def test_a_blessed_push_records_its_accuracy_and_swaps_only_its_baseline(
       pytest.approx(0.9995)
   assert registry.best_record(registry.records(str(serving)))["version"] == \
       version
-  # The same blessing again: the model in service is no longer the one it was
-  # compared with (100), so nothing is pushed.
+  # The same blessing again (a retried Pusher): its model is what is in
+  # service, so that is its outcome, and no second copy is pushed.
+  again = push("pushed_again")
+  assert again.get_string_custom_property("pushed_version") == str(version)
+  assert again.get_int_custom_property("new_version") == 0
+  # Another model blessed against 100: the model in service is no longer
+  # the one it was compared with, so nothing is pushed.
+  blessing.set_float_custom_property("candidate_accuracy", 0.9999)
+  candidate = _model_artifact(tmp_path / "other", 2)
   with pytest.raises(versions.ServingChangedError,
                      match=f"version 100 then, version {version} now"):
-    push("pushed_again")
+    push("pushed_other")
   assert versions.existing_versions(str(serving)) == [100, version]
+
+
+@pytest.mark.slow
+def test_a_version_without_a_readable_record_still_counts_as_best_ever(
+    tmp_path):
+  """The best version's record is damaged (and no index names it): the
+  Evaluator scores it on the eval split, so the guard still refuses a
+  candidate 0.0029 below it (before: the guard fell back to the recorded
+  0.9985 and blessed it, contrary to "a version in service is always in
+  the best-ever guard")."""
+  examples = _write_examples(tmp_path / "examples", [
+      _answers(_spread(15)), _answers(_spread(30)), _answers(_spread(1))])
+  serving = tmp_path / "serving"
+  best = _in_service(serving, tmp_path, 2, 0.9999, now=100)
+  with open(os.path.join(best, versions.RECORD_FILE), "w") as f:
+    f.write('{"accuracy": 0.99')  # truncated
+  _in_service(serving, tmp_path, 0, 0.9985, now=200)
+  lookup = _lookup(serving, tmp_path)
+  assert baseline_executor.best_ever(lookup) == (pytest.approx(0.9985), "200")
+  result, blessing, evaluation = _evaluate(
+      tmp_path, examples, _model_artifact(tmp_path / "candidate", 1), lookup,
+      eval_config.make_eval_config(min_accuracy=0.9, max_accuracy_drop=0.002))
+  assert not result
+  assert json.loads(blessing.get_string_custom_property(
+      evaluator_executor.RESCORED_KEY)) == {"100": pytest.approx(0.9999)}
+  assert blessing.get_string_custom_property(
+      blessing_lib.BEST_EVER_VERSION_KEY) == "100"
+  assert verdict.from_evaluation(
+      evaluation, blessing_lib.best_ever_accuracy(blessing)) == \
+      "not pushed: accuracy 0.9970 < best ever pushed 0.9999 \u2212 0.002"
+
+
+def test_a_version_that_cannot_be_rescored_stops_the_evaluation(tmp_path):
+  """An unrecorded version that does not load: one line naming it, and no
+  blessing (nothing is pushed past a version whose accuracy is unknown)."""
+  examples = _write_examples(tmp_path / "examples", [_answers({})])
+  serving = tmp_path / "serving"
+  os.makedirs(serving / "300")
+  (serving / "300" / "saved_model.pb").write_bytes(b"not a model")
+  lookup = _lookup(serving, tmp_path)
+  with pytest.raises(Exception) as error:
+    _evaluate(tmp_path, examples, _model_artifact(tmp_path / "candidate", 0),
+              lookup, eval_config.make_eval_config(min_accuracy=0.9,
+                                                   max_accuracy_drop=0.002))
+  message = str(error.value)
+  assert type(error.value).__name__ == "RescoreError"
+  assert message.startswith(
+      f"{serving / '300'}: in service without a readable push_record.json, "
+      "and it cannot be scored on the eval split (")
+  assert "\n" not in message
+  assert not (tmp_path / "blessing" / "BLESSED").exists()

@@ -37,9 +37,13 @@ def _blessing(accuracy, compared_with):
   return blessing
 
 
-def _push(tmp_path, serving, name, accuracy):
+def _push(tmp_path, serving, name, accuracy, compared_with=None):
   """The Pusher executor pushing model `name`, blessed with `accuracy`
-  against the version in service now; returns the PushedModel artifact."""
+  against `compared_with` (the version in service when the Evaluator
+  compared; None: the one in service now); returns the PushedModel
+  artifact."""
+  if compared_with is None:
+    compared_with = versions.serving_state(serving)
   pushed = standard_artifacts.PushedModel()
   pushed.uri = str(tmp_path / "pushed" / name)
   destination = pusher_pb2.PushDestination(
@@ -47,11 +51,16 @@ def _push(tmp_path, serving, name, accuracy):
           base_directory=serving))
   pusher_executor.Executor().Do(
       {"model": [_trained(tmp_path, name, accuracy)],
-       "model_blessing": [_blessing(accuracy,
-                                    versions.serving_state(serving))]},
+       "model_blessing": [_blessing(accuracy, compared_with)]},
       {"pushed_model": [pushed]},
       {"push_destination": proto_utils.proto_to_json(destination)})
   return pushed
+
+
+def _pushed_as(pushed):
+  """(version the Pusher reports, whether it made a new one)."""
+  return (pushed.get_string_custom_property("pushed_version"),
+          pushed.get_int_custom_property(pusher_executor.NEW_VERSION_KEY))
 
 
 def _best_ever(tmp_path, serving):
@@ -87,8 +96,10 @@ def test_a_push_killed_right_after_its_version_appeared_stays_guarded(
   in_service = versions.serving_state(serving)
   assert len(versions.existing_versions(serving)) == 2
   assert _best_ever(tmp_path, serving) == (0.99, in_service)
-  # The rerun of that run finds its model in service, already recorded.
-  again = _push(tmp_path, serving, "b", 0.99)
+  # The retry of that run (blessed against A, as before) finds its model
+  # in service, already recorded.
+  first = str(versions.existing_versions(serving)[0])
+  again = _push(tmp_path, serving, "b", 0.99, compared_with=first)
   assert not again.get_int_custom_property("new_version")
   assert [e["accuracy"] for e in registry.records(serving)] == [0.98, 0.99]
 
@@ -119,6 +130,72 @@ def test_a_damaged_registry_json_keeps_the_guard_and_the_history(
   notes = [line for line in capsys.readouterr().err.splitlines()
            if line.startswith("note: ")]
   assert notes and notes[0].startswith(f"note: {index} is unreadable")
+
+
+def test_a_retried_pusher_whose_push_happened_succeeds(tmp_path,
+                                                       monkeypatch):
+  """A Pusher pushes B (blessed against A), then fails: the archive copy
+  after the push breaks (or its pod is killed after saved_model.pb).
+  Retried with the same blessing, it succeeds and reports B, with
+  `new_version` 0 (before: `ServingChangedError`, a failed run whose model
+  serves). So does the retry of A's Pusher (blessed against nothing) after
+  B succeeded A: its push happened, as A; nothing is pushed again."""
+  from tfx.utils import io_utils  # pylint: disable=g-import-not-at-top
+  serving = str(tmp_path / "serving" / "mnist")
+  a_version, _ = _pushed_as(_push(tmp_path, serving, "a", 0.98,
+                                  compared_with="none"))
+
+  def archive_fails(source, target, *args, **kwargs):
+    raise OSError(f"{target}: connection reset")
+
+  monkeypatch.setattr(io_utils, "copy_dir", archive_fails)
+  with pytest.raises(OSError, match="connection reset"):
+    _push(tmp_path, serving, "b", 0.99, compared_with=a_version)
+  monkeypatch.undo()
+  b_version = versions.serving_state(serving)
+  assert b_version != a_version
+  again = _push(tmp_path, serving, "b", 0.99, compared_with=a_version)
+  assert _pushed_as(again) == (b_version, 0)
+  assert again.get_string_custom_property("pushed_destination") == (
+      os.path.join(serving, b_version))
+  assert os.path.exists(os.path.join(again.uri, "saved_model.pb"))  # archived
+  assert not again.has_custom_property(pusher_executor.SUCCEEDED_BY_KEY)
+  retried_a = _push(tmp_path, serving, "a", 0.98, compared_with="none")
+  assert _pushed_as(retried_a) == (a_version, 0)
+  # Its report says so: pushed as A, since succeeded by B.
+  assert retried_a.get_string_custom_property(
+      pusher_executor.SUCCEEDED_BY_KEY) == b_version
+  assert versions.existing_versions(serving) == [int(a_version),
+                                                 int(b_version)]
+  assert versions.serving_state(serving) == b_version
+
+
+def test_a_model_blessed_against_an_old_baseline_cannot_replace_a_newer_one(
+    tmp_path):
+  """Versions A, B (compared with A) and C (compared with B) are in. A
+  model blessed against A, the state before B, is refused in one line,
+  and so is A's own model blessed against B (it is not the retry of A's
+  push, which was compared with nothing): C stays in service."""
+  serving = str(tmp_path / "serving" / "mnist")
+  a_version, _ = _pushed_as(_push(tmp_path, serving, "a", 0.98,
+                                  compared_with="none"))
+  b_version, _ = _pushed_as(_push(tmp_path, serving, "b", 0.981,
+                                  compared_with=a_version))
+  c_version, _ = _pushed_as(_push(tmp_path, serving, "c", 0.982,
+                                  compared_with=b_version))
+  with pytest.raises(versions.ServingChangedError) as refused:
+    _push(tmp_path, serving, "d", 0.999, compared_with=a_version)
+  assert str(refused.value) == (
+      f"{serving}: the model in service changed since the Evaluator "
+      f"compared with it (version {a_version} then, version {c_version} "
+      f"now); not pushed, rerun to compare with version {c_version}")
+  with pytest.raises(versions.ServingChangedError,
+                     match=f"version {b_version} then, version {c_version} "
+                     "now"):
+    _push(tmp_path, serving, "a", 0.98, compared_with=b_version)
+  assert versions.existing_versions(serving) == [
+      int(v) for v in (a_version, b_version, c_version)]
+  assert versions.serving_state(serving) == c_version
 
 
 def test_a_version_pushed_before_records_keeps_its_index_entry(tmp_path):

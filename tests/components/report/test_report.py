@@ -89,5 +89,10 @@ def test_verdict_sentences_come_from_the_gate_and_the_push():
   assert pushed["verdict"] == "pushed to /s/mnist/7 (test accuracy 0.9700)"
   same = _summary(pushed=True, new_version=False, pushed_to="/s/mnist/7")
   assert same["verdict"].startswith("blessed; already in service as /s/mnist/7")
+  superseded = _summary(pushed=True, new_version=False, pushed_to="/s/mnist/7",
+                        succeeded_by="9")
+  assert superseded["verdict"] == ("blessed; pushed earlier as /s/mnist/7, "
+                                   "since succeeded by version 9 (test "
+                                   "accuracy 0.9700)")
   assert summary_lib.outcome(pushed) == "pushed"
   assert summary_lib.outcome(_summary()) == REFUSAL

@@ -1,11 +1,16 @@
 """The HTML report in a real browser (headless Chromium): it renders, and
 every picture loads from the page itself."""
 import numpy as np
+import pytest
 
 from components.report import render
 from tests.components.report.test_report import _summary
 from tests.components.report.test_report import _write
 from tests.conftest import open_report_in_browser
+
+# Needs Chromium (`make browser`): in `make test`, not in `make test-fast`
+# (conftest marks every user of the `browser` fixture so, too).
+pytestmark = pytest.mark.browser
 
 
 def test_html_report_renders_with_its_pictures_in_chromium(browser, tmp_path):
