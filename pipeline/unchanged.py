@@ -64,22 +64,30 @@ def observe(config: config_lib.PipelineConfig) -> RunInputs:
 
 def unchanged_run_key(config: config_lib.PipelineConfig) -> Optional[str]:
   """A digest of everything the DAG's cache keys depend on, or None when
-  it cannot be known without running TFX."""
+  it cannot be known without running TFX (then nothing is read: remote data
+  is not even listed)."""
+  if always_runs(config):
+    return None
   return digest(run_state(config, observe(config)))
+
+
+def always_runs(config: config_lib.PipelineConfig) -> bool:
+  """Whether a run with `config` always runs the DAG: NO_CACHE=1,
+  RERUN_FROM=, or data, serving or output directories on object stores."""
+  from components import storage  # pylint: disable=g-import-not-at-top
+  ingestion = config.ingestion
+  paths = [ingestion.data_dir, ingestion.tfds_data_dir,
+           ingestion.download_cache_dir, config.serving_model_dir,
+           config.output_dir]
+  return (not config.enable_cache or bool(config.rerun_from) or
+          any(p and storage.is_remote(p) for p in paths))
 
 
 def run_state(config: config_lib.PipelineConfig, inputs: RunInputs
               ) -> Optional[Dict[str, Any]]:
   """Everything the DAG's cache keys depend on, or None (see above)."""
   from components import fingerprint  # pylint: disable=g-import-not-at-top
-  from components import storage  # pylint: disable=g-import-not-at-top
-  ingestion = config.ingestion
-  paths = [ingestion.data_dir, ingestion.tfds_data_dir,
-           ingestion.download_cache_dir, config.serving_model_dir,
-           config.output_dir]
-  if (not config.enable_cache or config.rerun_from or
-      not inputs.data_readable or
-      any(p and storage.is_remote(p) for p in paths)):
+  if always_runs(config) or not inputs.data_readable:
     return None
   lock = os.path.join(config_lib.REPO_ROOT, "requirements.lock")
   return {

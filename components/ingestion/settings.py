@@ -3,7 +3,7 @@
 A new setting: a field here, its parameter of `MnistExampleGen` (in
 `component.py`, and passed on in `pipeline.pipeline.create_pipeline`), and
 one row of `pipeline.config.ENV_SETTINGS`; a new path also belongs in
-`pipeline.unchanged.run_state`'s paths."""
+`pipeline.unchanged.always_runs`'s paths."""
 from __future__ import annotations
 
 import dataclasses
