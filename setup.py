@@ -42,6 +42,8 @@ setup(
         "setuptools<81",  # TensorBoard 2.16 imports pkg_resources
         "matplotlib",
         "pillow",
+        "boto3",  # serving/claims.py: S3 conditional writes (push claims)
+        "google-cloud-storage",  # and GCS's
     ],
     entry_points={"console_scripts": [
         "mnist-tfx=mnist_tfx:main",
