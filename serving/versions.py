@@ -25,7 +25,10 @@ claims the right to succeed the version in service `E`: the object
 `.push-claims/after-E`, made by the store's conditional create
 (`serving.claims`: S3/MinIO `If-None-Match: *`, GCS `ifGenerationMatch=0`),
 so of the pushes compared with one version one holds it at a time and the
-others are refused at once. From then on the holder rewrites its claim every
+others are refused at once. Holding it, a push checks that `E` is in
+service before it writes anything, then reserves its version number
+(`.push-claims/version-<n>`, conditional create too): no two pushes ever
+write one version's files. From then on the holder rewrites its claim every
 `HEARTBEAT_SECONDS`, each rewrite conditional on its own last write, for at
 most `MAX_PUSH_SECONDS`. A claim the store last saw written
 `STALE_CLAIM_SECONDS` ago, by the store's own clock (pods' clocks never
@@ -75,6 +78,7 @@ RECORD_FILE = "push_record.json"  # inside each version: see serving.registry
 LOCK_FILE = ".push.lock"
 CLAIMS_DIR = ".push-claims"
 CLAIM_PREFIX = "after-"  # .push-claims/after-<version in service>
+VERSION_PREFIX = "version-"  # .push-claims/version-<n>: n is reserved
 HEARTBEAT_SECONDS = 5.0  # a push rewrites its claim this often
 STALE_CLAIM_SECONDS = 60.0  # by the store's clock: then taken over
 MAX_PUSH_SECONDS = 1800.0  # a push stops (and stops its heartbeat) after
@@ -235,8 +239,8 @@ class _Claim:
     self.serving_model_dir, self.after, self.version = (
         serving_model_dir, after, version)
     self.path = claim_path(serving_model_dir, after)
-    self._store = claims.for_path(self.path)
-    self._token = uuid.uuid4().hex
+    self.store = claims.for_path(self.path)
+    self.token = uuid.uuid4().hex
     self._beats = 0
     self._tag: Optional[str] = None
     self._taken = False  # another push rewrote the claim
@@ -251,7 +255,7 @@ class _Claim:
     """Unique per write (a rewrite by another writer changes the tag)."""
     self._beats += 1
     return json.dumps({
-        "version": self.version, "after": self.after, "token": self._token,
+        "version": self.version, "after": self.after, "token": self.token,
         "beat": self._beats, "host": os.uname().nodename, "pid": os.getpid(),
         # For people only: pods' clocks are never compared.
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -262,11 +266,11 @@ class _Claim:
     its version, PushError if that push is under way."""
     held = None
     for _ in range(3):
-      tag = self._store.create(self.path, self._body())
+      tag = self.store.create(self.path, self._body())
       if tag is not None:
         self._tag = tag
         return
-      seen = self._store.read(self.path)
+      seen = self.store.read(self.path)
       if seen is None:
         continue  # released meanwhile: create again
       held = _holder(seen.body).get("version")
@@ -278,7 +282,7 @@ class _Claim:
         break
       # Stale: its push is dead or hung. Of two takers only one rewrites
       # the claim as read.
-      tag = self._store.replace(self.path, self._body(), seen.tag)
+      tag = self.store.replace(self.path, self._body(), seen.tag)
       if tag is not None:
         self._tag = tag
         return
@@ -315,7 +319,7 @@ class _Claim:
       if self._taken or limit:
         self.check()
       sent = time.monotonic()
-      tag = self._store.replace(self.path, self._body(), self._tag)
+      tag = self.store.replace(self.path, self._body(), self._tag)
       if tag is None:
         self._taken = True
         self.lost = "another push took its claim over"
@@ -353,7 +357,7 @@ class _Claim:
       self._thread.join()
     if self._tag is not None and not self._taken:
       try:
-        self._store.delete(self.path, self._tag)
+        self.store.delete(self.path, self._tag)
       except claims.ClaimStoreError:
         pass  # it goes stale; the next push takes it over
 
@@ -412,19 +416,47 @@ def _remove_version(path: str) -> None:
     pass
 
 
+def _reserve_version(claim: "_Claim", start: int) -> Tuple[int, str]:
+  """The first version from `start` on whose number no other push holds:
+  each push reserves its number by a conditional create of
+  `.push-claims/version-<n>`, so no two pushes ever write one version
+  prefix (not even a push whose claim was taken over while it had written
+  nothing yet, and the push that took it over). Returns (version, path of
+  its reservation)."""
+  for version in range(start, start + 1000):
+    path = storage.join(claim.serving_model_dir, CLAIMS_DIR,
+                        f"{VERSION_PREFIX}{version}")
+    if claim.store.create(path, claim.token.encode()) is not None:
+      return version, path
+  raise PushError(f"{claim.serving_model_dir}: no free version number from "
+                  f"{start} on; not pushed")
+
+
 def _push_to_object_store(model_dir: str, serving_model_dir: str,
                           record: Dict[str, Any], now: Optional[float],
                           after: str) -> str:
+  reservation = None
   try:
+    # The version it names until it has reserved one (messages, and a
+    # lower bound for the next holder).
     claim = _Claim(serving_model_dir, after,
                    next_version(serving_model_dir, now))
     claim.acquire()
+    try:
+      # Nothing of this push is written yet: a refusal here removes nothing
+      # (the version it would have taken may be the one that beat it).
+      check_in_service(serving_model_dir, after)
+      version, reservation = _reserve_version(claim, max(
+          claim.version, next_version(serving_model_dir, now)))
+    except BaseException:
+      claim.release()
+      raise
   except claims.Unsupported as e:
     raise PushError(f"{serving_model_dir}: {e}; not pushed") from e
   except claims.ClaimStoreError as e:
     raise PushError(f"{serving_model_dir}: cannot write the push claim "
                     f"({e}); the versions in service are untouched") from e
-  version = claim.version
+  claim.version = version
   final = version_dir(serving_model_dir, version)
 
   def before_visible() -> None:
@@ -433,9 +465,9 @@ def _push_to_object_store(model_dir: str, serving_model_dir: str,
 
   claim.start()
   try:
-    check_in_service(serving_model_dir, after)
     remove_incomplete_versions(serving_model_dir, below=version,
                                check=claim.check)
+    _remove_reservations_below(serving_model_dir, version)
     _copy_saved_model_last(model_dir, final, _record_text(record, version),
                            between=claim.check, before_last=before_visible)
     if not claim.held_after_write():
@@ -458,7 +490,33 @@ def _push_to_object_store(model_dir: str, serving_model_dir: str,
                     "versions in service are untouched") from e
   finally:
     claim.release()
+    _remove_reservation(claim, reservation)
   return final
+
+
+def _remove_reservations_below(serving_model_dir: str, version: int) -> None:
+  """Reservations of lower numbers: left by killed pushes (a live push
+  releases its own), their numbers passed by `next_version` now."""
+  directory = storage.join(serving_model_dir, CLAIMS_DIR)
+  for name in tf.io.gfile.listdir(directory):
+    number = name.rstrip("/")[len(VERSION_PREFIX):]
+    if (name.startswith(VERSION_PREFIX) and number.isdigit() and
+        int(number) < version):
+      try:
+        tf.io.gfile.remove(storage.join(directory, name.rstrip("/")))
+      except tf.errors.OpError:
+        pass  # tried again by the next push
+
+
+def _remove_reservation(claim: "_Claim", path: str) -> None:
+  """Once the version is complete or removed, its number needs no
+  reservation (`next_version` passes every existing version)."""
+  try:
+    seen = claim.store.read(path)
+    if seen is not None and seen.body == claim.token.encode():
+      claim.store.delete(path, seen.tag)
+  except claims.ClaimStoreError:
+    pass  # a few bytes left in .push-claims/; the number stays taken
 
 
 # --- local filesystems: staging, fsync, rename --------------------------------

@@ -303,3 +303,27 @@ def test_a_file_uri_serving_dir_is_a_local_one(tmp_path):
                                   now=5)
   assert created and path == f"{serving}/5"
   assert sorted(os.listdir(tmp_path / "serving")) == [versions.LOCK_FILE, "5"]
+
+
+def test_a_refused_push_never_removes_the_version_that_beat_it(
+    tmp_path, monkeypatch):
+  """A push that chose its version number before another push compared
+  with the same version made that number appear: it is refused, and the
+  other push's version stays (before: the refused push "cleaned up" its
+  version, which was the other's, and nothing stayed in service; seen as
+  a rare failure of the eight-thread race above)."""
+  serving = "ram://beaten/mnist"
+  versions.push(_fake_saved_model(tmp_path / "a", "a"), serving, now=10)
+  chosen_early = versions.next_version(serving)  # 11, chosen before ...
+  won, _ = versions.push(_fake_saved_model(tmp_path / "b", "b"), serving,
+                         expected="10")  # ... this push made 11 appear
+  assert won == f"{serving}/{chosen_early}"
+  monkeypatch.setattr(versions, "next_version",
+                      lambda *args, **kwargs: chosen_early)
+  # What follows `push`'s own first check, for a push that passed it
+  # (10 in service) just before the other push's version appeared.
+  with pytest.raises(versions.PushError):
+    versions._push_to_object_store(  # pylint: disable=protected-access
+        _fake_saved_model(tmp_path / "c", "c"), serving, {}, None, "10")
+  assert versions.complete_versions(serving) == [10, chosen_early]
+  assert versions.serving_state(serving) == str(chosen_early)
