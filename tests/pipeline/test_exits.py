@@ -60,6 +60,22 @@ def test_nonsense_gate_settings_stop_in_one_line_before_any_work(tmp_path):
         f"error: ValueError: {name}={value!r} is not a valid number between "
         "0 and 1"), done.stderr
     assert not output_dir.exists()
+  # The README's other examples of a setting the run cannot use.
+  for name, value, error in (
+      ("TRAIN_FRACTION", "nan", "TRAIN_FRACTION=nan is not a number between "
+       "0 and 1 (exclusive)"),
+      ("MODEL", "resnet", "unknown model 'resnet'")):
+    output_dir = tmp_path / f"{name}-{value}"
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.local_runner"], cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO, OUTPUT_DIR=str(output_dir),
+                 **{name: value}),
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: ValueError: {error}"), done.stderr
+    assert not output_dir.exists()
 
 
 def test_settings_built_in_code_are_checked_alike():

@@ -175,20 +175,35 @@ def test_a_class_dropping_more_than_allowed_is_refused(tmp_path):
       "not pushed: class 3 accuracy 0.9400 < baseline 1.0000 \u2212 0.05"
 
 
-@pytest.mark.slow
-def test_the_cumulative_guard_refuses_a_slow_slide(tmp_path):
-  # Best ever pushed 0.9999; in service now 0.9985; the candidate, 0.9970, is
-  # within 0.002 of the model in service but 0.0029 below the best ever.
+def _slide(tmp_path, damage_best_record=False):
+  """A slow slide: best ever pushed 0.9999 (version 100), in service now
+  0.9985 (200); the candidate, model 1 (0.9970), is within 0.002 of the
+  model in service but 0.0029 below the best ever. Returns the examples
+  and the baseline lookup; `damage_best_record` truncates version 100's
+  record first."""
   examples = _write_examples(tmp_path / "examples", [
       _answers(_spread(15)), _answers(_spread(30)), _answers(_spread(1))])
   serving = tmp_path / "serving"
-  _in_service(serving, tmp_path, 2, 0.9999, now=100)
+  best = _in_service(serving, tmp_path, 2, 0.9999, now=100)
+  if damage_best_record:
+    with open(os.path.join(best, versions.RECORD_FILE), "w") as f:
+      f.write('{"accuracy": 0.99')  # truncated
   _in_service(serving, tmp_path, 0, 0.9985, now=200)
-  lookup = _lookup(serving, tmp_path)
-  assert baseline_executor.best_ever(lookup) == (pytest.approx(0.9999), "100")
-  result, blessing, evaluation = _evaluate(
+  return examples, _lookup(serving, tmp_path)
+
+
+def _evaluate_slid_candidate(tmp_path, examples, lookup):
+  return _evaluate(
       tmp_path, examples, _model_artifact(tmp_path / "candidate", 1), lookup,
       eval_config.make_eval_config(min_accuracy=0.9, max_accuracy_drop=0.002))
+
+
+@pytest.mark.slow
+def test_the_cumulative_guard_refuses_a_slow_slide(tmp_path):
+  examples, lookup = _slide(tmp_path)
+  assert baseline_executor.best_ever(lookup) == (pytest.approx(0.9999), "100")
+  result, blessing, evaluation = _evaluate_slid_candidate(tmp_path, examples,
+                                                          lookup)
   assert not result
   best = blessing_lib.best_ever_accuracy(blessing)
   assert best == pytest.approx(0.9999)
@@ -248,18 +263,10 @@ def test_a_version_without_a_readable_record_still_counts_as_best_ever(
   candidate 0.0029 below it (before: the guard fell back to the recorded
   0.9985 and blessed it, contrary to "a version in service is always in
   the best-ever guard")."""
-  examples = _write_examples(tmp_path / "examples", [
-      _answers(_spread(15)), _answers(_spread(30)), _answers(_spread(1))])
-  serving = tmp_path / "serving"
-  best = _in_service(serving, tmp_path, 2, 0.9999, now=100)
-  with open(os.path.join(best, versions.RECORD_FILE), "w") as f:
-    f.write('{"accuracy": 0.99')  # truncated
-  _in_service(serving, tmp_path, 0, 0.9985, now=200)
-  lookup = _lookup(serving, tmp_path)
+  examples, lookup = _slide(tmp_path, damage_best_record=True)
   assert baseline_executor.best_ever(lookup) == (pytest.approx(0.9985), "200")
-  result, blessing, evaluation = _evaluate(
-      tmp_path, examples, _model_artifact(tmp_path / "candidate", 1), lookup,
-      eval_config.make_eval_config(min_accuracy=0.9, max_accuracy_drop=0.002))
+  result, blessing, evaluation = _evaluate_slid_candidate(tmp_path, examples,
+                                                          lookup)
   assert not result
   assert json.loads(blessing.get_string_custom_property(
       evaluator_executor.RESCORED_KEY)) == {"100": pytest.approx(0.9999)}
