@@ -46,11 +46,17 @@ $(STAMP): $(LOCK) $(DEV_LOCK) setup.py
 	rm -f $(VENV)/.installed-*; touch $(STAMP); \
 	echo "installed $(LOCK) and $(DEV_LOCK) into $(VENV)"
 
-test: install browser  ## run the test suite (what CI runs)
-	$(PY) -m pytest tests
+# Two lanes (pytest-xdist), a test file each at a time: a file's tests share
+# module-scoped fixtures (runs, an installed copy) and stay in one lane.
+# TEST_LANES=1 runs the tests one after the other in this process.
+TEST_LANES ?= 2
+PYTEST := $(PY) -m pytest $(if $(filter 1,$(TEST_LANES)),,-n $(TEST_LANES) --dist loadfile)
 
-test-fast: install  ## the tests marked neither e2e (whole DAG), slow nor browser (needs no Chromium): about 2 minutes (make test runs all)
-	$(PY) -m pytest -m "not e2e and not slow and not browser" tests
+test: install browser  ## run the test suite (what CI runs), in two lanes (TEST_LANES=)
+	$(PYTEST) tests
+
+test-fast: install  ## the tests marked neither e2e (whole DAG), slow nor browser (needs no Chromium): about 1 minute (make test runs all)
+	$(PYTEST) -m "not e2e and not slow and not browser" tests
 
 # The report's browser test drives Debian's Chromium through ChromeDriver.
 browser:  ## install Debian's chromium and chromium-driver if missing (apt-get; root or sudo)

@@ -46,9 +46,11 @@ def pytest_unconfigure(config):
   command-line entry points do (`components.storage.exit_process`): once
   tensorflow-io's S3 client or TF and Beam threads have run in this process,
   teardown can abort ("pure virtual method called", exit 134) after every
-  test has passed."""
+  test has passed. Not in a pytest-xdist worker (`make test` runs two):
+  the controller waits for the worker's own shutdown over its channel, and
+  reports the exit status itself."""
   del config
-  if "code" in _EXIT_STATUS:
+  if "code" in _EXIT_STATUS and "PYTEST_XDIST_WORKER" not in os.environ:
     from components import storage  # pylint: disable=g-import-not-at-top
     storage.exit_process(_EXIT_STATUS["code"])
 # Real MNIST / Fashion-MNIST IDX files: ../shared/datasets beside the checkout.
