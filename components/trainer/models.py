@@ -9,12 +9,12 @@ setting can be overridden.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple
-
-import tensorflow as tf
-import tf_keras as keras
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
 
 from components.ingestion import datasets
+
+if TYPE_CHECKING:  # TensorFlow loads when a model is built, not before:
+  import tf_keras as keras  # settings and the unchanged short-cut need none
 
 NUM_CLASSES = datasets.NUM_CLASSES
 IMAGE_PIXELS = datasets.IMAGE_PIXELS
@@ -147,6 +147,7 @@ def build_model(preset: ModelPreset) -> keras.Sequential:
 
   Input: `image`, 784 floats in [0,1]; output: 10 class probabilities.
   """
+  import tf_keras as keras  # pylint: disable=g-import-not-at-top,redefined-outer-name
   layers = [keras.Input(shape=(IMAGE_PIXELS,), name="image")]
   if preset.family == "dense":
     layers.append(keras.layers.Reshape((28, 28)))
@@ -187,6 +188,7 @@ def make_optimizer(name: str, learning_rate: Optional[float] = None
   if name not in OPTIMIZERS:
     raise ValueError(f"unknown optimizer {name!r}; choose one of "
                      f"{list(OPTIMIZERS)}")
+  import tf_keras as keras  # pylint: disable=g-import-not-at-top,redefined-outer-name
   lr = learning_rate or DEFAULT_LEARNING_RATES[name]
   if name == "sgd":
     return keras.optimizers.SGD(lr)
@@ -211,6 +213,7 @@ def compile_model(model: keras.Model, optimizer: str,
   of every layer, loss and metric they call took 8-10 s (CNN: 10 s) per
   process here, a fifth of a whole `dense_512` run.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   model.compile(optimizer=make_optimizer(optimizer, learning_rate),
                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
   for step in ("train_step", "test_step", "predict_step"):

@@ -97,3 +97,20 @@ def test_compare_refuses_unknown_presets_before_training(tmp_path, capsys,
   monkeypatch.setenv("MODELS", "")
   assert mnist_tfx.main(["compare"]) == 1
   assert capsys.readouterr().err.startswith("error: MODELS is empty")
+
+
+def test_settings_runs_and_models_start_without_tensorflow():
+  """`make runs`, `make models` and a refused setting answer without
+  loading TensorFlow (~2 s): the model zoo imports it when it builds one."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from tests.conftest import REPO_ROOT  # pylint: disable=g-import-not-at-top
+  done = subprocess.run(
+      [sys.executable, "-c",
+       "import sys, mnist_tfx, pipeline.local_runner, pipeline.runs\n"
+       "from pipeline import config\n"
+       "config.PipelineConfig.from_env({'MODEL': 'cnn', 'OPTIMIZER': 'adam'}).settings_record()\n"
+       "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+       "('tensorflow', 'tf_keras', 'keras')))"],
+      cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+  assert done.stdout.strip() == "[]"
