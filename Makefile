@@ -46,11 +46,11 @@ $(STAMP): $(LOCK) $(DEV_LOCK) setup.py
 	rm -f $(VENV)/.installed-*; touch $(STAMP); \
 	echo "installed $(LOCK) and $(DEV_LOCK) into $(VENV)"
 
-# Two lanes (pytest-xdist), a test file each at a time: a file's tests share
-# module-scoped fixtures (runs, an installed copy) and stay in one lane.
-# TEST_LANES=1 runs the tests one after the other in this process.
+# Two lanes (pytest-xdist): tests that share a module-scoped fixture (a
+# scenario's runs) stay together in one lane (tests/conftest.py), the rest go
+# to whichever lane is free. TEST_LANES=1: one after the other, in process.
 TEST_LANES ?= 2
-PYTEST := $(PY) -m pytest $(if $(filter 1,$(TEST_LANES)),,-n $(TEST_LANES) --dist loadfile)
+PYTEST := $(PY) -m pytest $(if $(filter 1,$(TEST_LANES)),,-n $(TEST_LANES) --dist loadgroup)
 
 test: install browser  ## run the test suite (what CI runs), in two lanes (TEST_LANES=)
 	$(PYTEST) tests

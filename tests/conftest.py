@@ -24,11 +24,20 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
   """Every test that opens Chromium (the `browser` fixture) is marked
   `browser`: `make test-fast` leaves those out, so it needs no Chromium
-  (`make test` installs it and runs them)."""
+  (`make test` installs it and runs them).
+
+  `make test` runs two lanes (pytest-xdist, `--dist loadgroup`): the tests
+  of a module that share a module-scoped fixture (a scenario's runs, a
+  trained model) are one group, run in one lane in order; every other test
+  goes to whichever lane is free."""
   del config
   for item in items:
     if "browser" in getattr(item, "fixturenames", ()):
       item.add_marker(pytest.mark.browser)
+    fixtures = getattr(item, "_fixtureinfo", None)
+    if fixtures and any(d.scope == "module" for defs in
+                        fixtures.name2fixturedefs.values() for d in defs):
+      item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 _EXIT_STATUS = {}

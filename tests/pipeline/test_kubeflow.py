@@ -285,9 +285,10 @@ def test_compile_refuses_what_a_cluster_cannot_use(tmp_path, monkeypatch,
     assert spec_file.exists()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed_copy(tmp_path_factory):
-  """This project installed non-editably, as in the image."""
+  """This project installed non-editably, as in the image (once per test
+  lane: the emulated runs spread over both)."""
   target = str(tmp_path_factory.mktemp("image"))
   kfp_emulator.install_package(REPO, target)
   return target
