@@ -26,8 +26,9 @@ copy (`install_package`, as in the image) rather than from the checkout.
 By default a task's process is forked from a server that has imported
 TensorFlow and TFX in the task's environment (`TaskStarter`,
 `tools/kfp_task_server.py`: ~5 s less per task, the same argv, environment,
-directory, log and exit status as a fresh `python -m`); `warm_start=False`
-starts a fresh interpreter per task.
+directory, log and exit status as a fresh `python -m`, but no interpreter
+teardown at its exit); `warm_start=False` starts a fresh interpreter per
+task.
 `python` in a command is this interpreter, and `path_map` stands in for paths
 that exist only in the image (the schemas). KFP's caching is emulated: a task
 with caching on whose component, parameters and input artifacts match an

@@ -18,6 +18,7 @@ reports it. Tasks whose environment differs from the server's need a server
 of their own (`kfp_emulator` keys servers by environment), because modules
 may read the environment when imported.
 """
+import contextlib
 import importlib
 import json
 import os
@@ -50,10 +51,8 @@ def _run_child(request) -> None:
     import traceback  # pylint: disable=g-import-not-at-top
     traceback.print_exc()
   for stream in (sys.stdout, sys.stderr):
-    try:
+    with contextlib.suppress(OSError, ValueError):
       stream.flush()
-    except (OSError, ValueError):
-      pass
   os._exit(code)  # pylint: disable=protected-access
 
 
