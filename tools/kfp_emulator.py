@@ -48,15 +48,17 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 MODES = ("vertex", "oss")
 PLACEHOLDER = "{{$}}"
@@ -219,12 +221,18 @@ class TaskStarter:
   (`python -m MODULE` commands only): the task is forked from a
   `kfp_task_server` that imported `WARM_IMPORTS` in the task's environment
   and working directory, so each task skips ~5 s of imports; one server per
-  distinct (interpreter, environment, directory), stopped by `close`.
+  distinct (interpreter, environment, directory), stopped by `close`. A
+  server that does not start in `START_SECONDS`, or a task that does not
+  end in `TASK_SECONDS`, fails the task rather than hanging the caller.
   """
+  START_SECONDS = 300
+  TASK_SECONDS = 1800
+
   def __init__(self, warm: bool, imports=WARM_IMPORTS):
     self._warm = warm
     self._imports = tuple(imports)
-    self._servers: Dict[str, subprocess.Popen] = {}
+    # key -> (the server, its log)
+    self._servers: Dict[str, Tuple[subprocess.Popen, str]] = {}
 
   def run(self, command: List[str], env: Mapping[str, str], cwd: str,
           log_path: str) -> int:
@@ -235,38 +243,68 @@ class TaskStarter:
                               stdout=log_file, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL,
                               check=False).returncode
-    server = self._server(command[0], env, cwd, log_path)
-    server.stdin.write(json.dumps({
-        "module": command[2], "args": command[3:], "env": dict(env),
-        "cwd": cwd, "log": log_path}) + "\n")
-    server.stdin.flush()
-    reply = server.stdout.readline()
+    key = json.dumps([command[0], sorted(env.items()), cwd])
+    if key not in self._servers:
+      self._servers[key] = self._start(command[0], env, cwd,
+                                       log_path + ".server")
+    server, server_log = self._servers[key]
+    try:
+      server.stdin.write(json.dumps({
+          "module": command[2], "args": command[3:], "log": log_path}) + "\n")
+      server.stdin.flush()
+      reply, why = _read_line(server, self.TASK_SECONDS), "it ended"
+    except (OSError, TimeoutError) as e:
+      reply, why = "", str(e)
     if not reply:
-      raise TaskFailed(f"the task server died (exit {server.wait()}); "
-                       f"its log: {log_path}.server")
+      del self._servers[key]
+      _stop(server)
+      raise TaskFailed(f"the task server stopped serving ({why}; exit "
+                       f"{server.returncode}); its log: {server_log}")
     return json.loads(reply)["returncode"]
 
-  def _server(self, python: str, env: Mapping[str, str], cwd: str,
-              log_path: str) -> subprocess.Popen:
-    key = json.dumps([python, sorted(env.items()), cwd])
-    if key not in self._servers:
-      with open(log_path + ".server", "wb") as log_file:
-        server = subprocess.Popen(
-            [python, os.path.join(os.path.dirname(__file__),
-                                  "kfp_task_server.py"), *self._imports],
-            env=dict(env), cwd=cwd, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=log_file, text=True)
-      if not server.stdout.readline():
-        raise TaskFailed(f"the task server did not start (exit "
-                         f"{server.wait()}); its log: {log_path}.server")
-      self._servers[key] = server
-    return self._servers[key]
+  def _start(self, python: str, env: Mapping[str, str], cwd: str,
+             server_log: str) -> Tuple[subprocess.Popen, str]:
+    with open(server_log, "wb") as log_file:
+      server = subprocess.Popen(
+          [python, os.path.join(os.path.dirname(__file__),
+                                "kfp_task_server.py"), *self._imports],
+          env=dict(env), cwd=cwd, stdin=subprocess.PIPE,
+          stdout=subprocess.PIPE, stderr=log_file, text=True)
+    try:
+      ready = json.loads(_read_line(server, self.START_SECONDS) or "null")
+    except (TimeoutError, ValueError):
+      ready = None
+    if ready != {"ready": True}:
+      _stop(server)
+      raise TaskFailed(f"the task server did not start (exit "
+                       f"{server.returncode}); its log: {server_log}")
+    return server, server_log
 
   def close(self) -> None:
-    for server in self._servers.values():
-      server.stdin.close()
-      server.wait()
+    for server, _ in self._servers.values():
+      _stop(server)
     self._servers.clear()
+
+
+def _read_line(process: subprocess.Popen, seconds: float) -> str:
+  """The next line `process` writes ("" at its end); TimeoutError after
+  `seconds` without one."""
+  ready, _, _ = select.select([process.stdout], [], [], seconds)
+  if not ready:
+    raise TimeoutError(f"nothing in {seconds} s")
+  return process.stdout.readline()
+
+
+def _stop(process: subprocess.Popen) -> None:
+  """Closes `process`'s pipes (a server's stdin: it ends) and reaps it."""
+  for pipe in (process.stdin, process.stdout):
+    with contextlib.suppress(OSError):
+      pipe.close()
+  try:
+    process.wait(timeout=30)
+  except subprocess.TimeoutExpired:
+    process.kill()
+    process.wait()
 
 
 def _cache_key(component: str, container: Mapping[str, Any],

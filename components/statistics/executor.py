@@ -10,12 +10,15 @@ the statistics (~6 s of a full-MNIST run). `choose_path` decides:
   Portable, Prism, ...), when the StatsOptions ask for something only Beam
   computes (`in_process.refusal`), for sharded output, for examples that
   are not tf.Example records, or when the caller made the Beam pipeline;
-- else in process (`in_process`: TFDV's generators, no Beam).
+- else in process (`in_process`: TFDV's generators, no Beam). The Beam
+  arguments are then not used: `--direct_num_workers` and the like do not
+  apply, and the files are read through tf.io.gfile (`s3://` through
+  tensorflow-io, as every task reads them), not Beam's file systems.
 
-Either way one line is printed in the run's log: which path ran and why. In process, the
-outputs are TFX's executor's: the artifact's `split_names` and `span`, its
-custom properties `stats_dashboard_link` and `sample_rate_by_split`, and
-per split `Split-<name>/FeatureStats.pb` (one serialized
+Either way one line is printed in the run's log: which path ran and why.
+In process, the outputs are TFX's executor's: the artifact's `split_names`
+and `span`, its custom properties `stats_dashboard_link` and
+`sample_rate_by_split`, and per split `Split-<name>/FeatureStats.pb` (one serialized
 DatasetFeatureStatisticsList); the same exec properties are honoured
 (`stats_options_json`, `exclude_splits`, `sample_rate_by_split`, the
 optional `schema` input).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
@@ -202,7 +206,8 @@ class Executor(tfx_executor.Executor):
     counts = {}
     for split in plan.split_names:
       statistics = in_process.statistics_of_tfxio(
-          plan.tfxios[split], _split_options(plan, split))
+          plan.tfxios[split], _split_options(plan, split),
+          seed=zlib.crc32(split.encode()))  # each split its own sample
       counts[split] = sum(d.num_examples for d in statistics.datasets)
       output_uri = artifact_utils.get_split_uri(
           output_dict[specs.STATISTICS_KEY], split)

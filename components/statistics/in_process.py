@@ -11,8 +11,10 @@ are merged into the running ones, so memory is one chunk's plus the
 generators' sketches; TFDV's `extract_statistics_output` and tfx_bsl's
 `merge_util` then build the result as the Beam transform does.
 
-The result is the Beam transform's: counts, minima, maxima, top-k and
-unique counts equal; means and standard deviations to the last bits (float
+The result is the Beam transform's: counts, minima and maxima equal; top-k
+and unique counts equal while a feature's distinct values fit the sketch
+(MNIST's labels do; beyond that the Misra-Gries sketch depends on merge
+order, in Beam too); means and standard deviations to the last bits (float
 sums in another order); quantiles and histograms from the same sketches,
 within their error (`StatsOptions.epsilon`).
 

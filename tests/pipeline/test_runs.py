@@ -1,9 +1,13 @@
 """`mnist-tfx runs`: what a row is, sorting, and bad input. (Real runs:
 tests/pipeline/test_compare.py.)"""
 import json
+import os
+import subprocess
+import sys
 
 import mnist_tfx
 from pipeline import runs
+from tests.conftest import REPO_ROOT
 
 
 def _run(run_id, started, model_id, evaluation_id, trained, test=0.8,
@@ -99,18 +103,21 @@ def test_compare_refuses_unknown_presets_before_training(tmp_path, capsys,
   assert capsys.readouterr().err.startswith("error: MODELS is empty")
 
 
-def test_settings_runs_and_models_start_without_tensorflow():
-  """`make runs`, `make models` and a refused setting answer without
-  loading TensorFlow (~2 s): the model zoo imports it when it builds one."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  from tests.conftest import REPO_ROOT  # pylint: disable=g-import-not-at-top
+
+def test_settings_runs_and_models_start_without_tensorflow(tmp_path):
+  """`make runs`, `make models` and the settings answer without loading
+  TensorFlow (~2 s): the model zoo imports it when it builds a model."""
+  script = (
+      "import sys, mnist_tfx, pipeline.local_runner\n"
+      "from pipeline import config\n"
+      "config.PipelineConfig.from_env({'MODEL': 'cnn', 'OPTIMIZER': 'adam'})"
+      ".settings_record()\n"
+      "mnist_tfx.main(['models'])\n"
+      "mnist_tfx.main(['runs'])\n"
+      "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in "
+      "('tensorflow', 'tf_keras', 'keras')))")
   done = subprocess.run(
-      [sys.executable, "-c",
-       "import sys, mnist_tfx, pipeline.local_runner, pipeline.runs\n"
-       "from pipeline import config\n"
-       "config.PipelineConfig.from_env({'MODEL': 'cnn', 'OPTIMIZER': 'adam'}).settings_record()\n"
-       "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-       "('tensorflow', 'tf_keras', 'keras')))"],
-      cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-  assert done.stdout.strip() == "[]"
+      [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True,
+      text=True, check=True, env=dict(os.environ, OUTPUT_DIR=str(tmp_path)))
+  assert "cnn" in done.stdout  # the models' list
+  assert done.stdout.splitlines()[-1] == "LOADED []"

@@ -17,7 +17,7 @@ def test_plain_cnn_script_trains_the_cnn_preset(fake_data_dir):
   """The plain script the Trainer's CNN epochs are held against builds the
   same network as the `cnn` preset (same parameters) and times each epoch."""
   result = gpu.run_plain_cnn_script(fake_data_dir, epochs=2,
-                                      max_examples=0)
+                                    max_examples=0)
   preset = models.build_model(models.get_preset("cnn"))
   assert result["params"] == preset.count_params() == 871_210
   assert len(result["epoch_seconds"]) == 2
@@ -85,7 +85,7 @@ def test_the_statistics_floor_does_statisticsgens_work(fake_data_dir,
   examples = str(tmp_path / "examples")
   ingested = stages.run_stage("ingestion", fake_data_dir, examples)
   floor = stages.run_stage("statistics_floor", examples,
-                          str(tmp_path / "floor"))
+                           str(tmp_path / "floor"))
   assert floor["examples"] == ingested["examples"]
   counted = sum(
       tfdv.load_stats_binary(str(tmp_path / "floor" / name /

@@ -109,8 +109,8 @@ def bench_floor(dag: Dict[str, Any], out: str) -> Dict[str, Any]:
           flush=True)
     floor = stages.run_stage(stage, examples, os.path.join(out, stage),
                              dag["model_uri"])
-    if "accuracy" in floor and abs(floor["accuracy"] -
-                                   dag["eval_accuracy"]) > 1e-6:
+    if ("accuracy" in floor and dag.get("eval_accuracy") is not None and
+        abs(floor["accuracy"] - dag["eval_accuracy"]) > 1e-6):
       raise RuntimeError(
           f"the evaluation floor's accuracy is {floor['accuracy']}, the "
           f"Evaluator's {dag['eval_accuracy']}: not the same work")
@@ -142,10 +142,13 @@ def rows(results: Dict[str, Any], verdict: Callable[[str], str]
     detail = (f" (inference {f['inference_seconds']:.1f} s, metrics "
               f"{f['metrics_seconds']:.1f} s)" if "inference_seconds" in f
               else "")
+    ratio = (f" = {f['dag_seconds'] / f['floor_seconds']:.1f}x"
+             if f["dag_seconds"] and f["floor_seconds"] else "")
+    dag_seconds = ("-" if f["dag_seconds"] is None else
+                   f"{f['dag_seconds']:.1f}")
     out.append((f"  floor: {component} vs {call}",
-                f"{f['dag_seconds']:.1f} vs {f['floor_seconds']:.1f} s = "
-                f"{f['dag_seconds'] / f['floor_seconds']:.1f}x{detail}", "",
-                ""))
+                f"{dag_seconds} vs {f['floor_seconds']:.1f} s{ratio}{detail}",
+                "", ""))
   out += [("  DAG outside its components (start-up, imports, MLMD)",
            f"{floor['outside_components_seconds']:.1f} s", "", ""),
           ("  floor of the ratio: (script + both floors) / script",

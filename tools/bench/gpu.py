@@ -70,9 +70,9 @@ CNN_CPU_MAX_EXAMPLES = 6000  # on a CPU (no target there): a short check
 
 def run_plain_cnn_script(data_dir: str, epochs: int,
                          max_examples: int) -> Dict[str, Any]:
-  result = common.run_process([sys.executable, "-c", PLAIN_CNN_SCRIPT, data_dir,
-                 str(epochs), str(max_examples)],
-                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  result = common.run_process(
+      [sys.executable, "-c", PLAIN_CNN_SCRIPT, data_dir, str(epochs),
+       str(max_examples)], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
   line = [l for l in result.pop("output").splitlines()
           if l.startswith("CNN_SCRIPT ")][-1]
   return dict(result, **json.loads(line[len("CNN_SCRIPT "):]))
@@ -90,7 +90,7 @@ def bench_cnn(data_dir: str, out: str, gpu: bool) -> Dict[str, Any]:
   CPU, 6,000 images and no target: the goal is about GPUs."""
   max_examples = 0 if gpu else CNN_CPU_MAX_EXAMPLES
   env = dict(pairs.dag_env(data_dir, os.path.join(out, "cnn"), CNN_EPOCHS,
-                      max_examples), MODEL="cnn")
+                           max_examples), MODEL="cnn")
   summary = pairs.run_local(env)["summary"]
   with open(os.path.join(summary["run_dir"], "history.json")) as f:
     pipeline_epochs = json.load(f)["epoch_seconds"]
@@ -117,10 +117,10 @@ def bench_cnn(data_dir: str, out: str, gpu: bool) -> Dict[str, Any]:
 def rows(results: Dict[str, Any], verdict: Callable[[str], str]
          ) -> List[Row]:
   """The table's rows of figure 4."""
-  rows: List[Row] = []
+  out: List[Row] = []
   cnn = results.get("cnn")
   if cnn:
-    rows.append((
+    out.append((
         f"CNN epoch on {cnn['device']}: pipeline vs plain script",
         f"{steady_epoch_seconds(cnn['pipeline_epoch_seconds']):.2f} vs "
         f"{steady_epoch_seconds(cnn['script_epoch_seconds']):.2f} s "
@@ -129,6 +129,6 @@ def rows(results: Dict[str, Any], verdict: Callable[[str], str]
         verdict("gpu_cnn_epoch_vs_script") if cnn["device"] == "GPU" else
         "no target on CPU"))
   if not cnn or cnn["device"] != "GPU":
-    rows.append(("CNN epoch on GPU: pipeline vs plain script",
+    out.append(("CNN epoch on GPU: pipeline vs plain script",
                  "not measured: no GPU", "<= 1.1x", "not measured"))
-  return rows
+  return out

@@ -63,13 +63,13 @@ def main(argv: Optional[List[str]] = None) -> int:
   started = time.perf_counter()
   with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
     results["dag"] = pairs.bench_dag(data_dir, tmp, epochs, max_examples,
-                               pairs=1 if args.quick else pairs.PAIRS)
+                                     pairs=1 if args.quick else pairs.PAIRS)
     if not args.quick:  # for the record, no target
       print("[bench] the plain script on Keras 2 (tf_keras) ...", flush=True)
       results["script_tf_keras"] = pairs.run_plain_script(
           data_dir, tmp, epochs, script=pairs.TF_KERAS_SCRIPT)
       results["floor"] = floors.bench_floor(results["dag"],
-                                     os.path.join(tmp, "floor"))
+                                            os.path.join(tmp, "floor"))
     base = scaling.QUICK_SCALING_BASE if args.quick else 1.0
     results["scaling"] = scaling.bench_scaling(
         data_dir, os.path.join(tmp, "scaling"), results["dag"]["model_uri"],

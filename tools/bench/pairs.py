@@ -68,9 +68,9 @@ def run_plain_script(data_dir: str, out: str, epochs: int,
   otherwise: this process's Keras 2 switch is not passed on)."""
   target = tempfile.mkdtemp(dir=out, prefix="script")
   env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-  result = common.run_process([sys.executable, "-c", script, data_dir, target,
-                 str(epochs), str(max_examples)],
-                env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
+  result = common.run_process(
+      [sys.executable, "-c", script, data_dir, target, str(epochs),
+       str(max_examples)], env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
   output = result.pop("output").splitlines()
   result["test_accuracy"] = float([l for l in output if l.startswith(
       "test accuracy")][-1].split()[-1])
@@ -97,7 +97,7 @@ def run_local(env: Dict[str, str]) -> Dict[str, Any]:
 
 
 def dag_env(data_dir: str, out: str, epochs: int,
-             max_examples: int = 0) -> Dict[str, str]:
+            max_examples: int = 0) -> Dict[str, str]:
   env = dict(os.environ, DATASET="mnist", DATA_DIR=data_dir,
              OUTPUT_DIR=os.path.join(out, "dag"), MODEL="dense_512",
              KERAS_PROGRESS="epoch", EPOCHS=str(epochs))
@@ -127,7 +127,7 @@ def bench_dag(data_dir: str, out: str, epochs: int,
     print(f"[bench] pair {pair + 1}/{pairs}: run-local, then the plain "
           "Keras 3 script ...", flush=True)
     env = dag_env(data_dir, os.path.join(out, f"pair{pair}"), epochs,
-                   max_examples)
+                  max_examples)
     firsts.append(run_local(env))
     scripts.append(run_plain_script(data_dir, out, epochs, max_examples))
   runs = [firsts[-1], run_local(env)]
@@ -152,15 +152,15 @@ def bench_dag(data_dir: str, out: str, epochs: int,
 
   walls = [r["wall_seconds"] for r in firsts]
   script_walls = [s["wall_seconds"] for s in scripts]
-  components = {n: common.spread([component_seconds(r["summary"]).get(n) or 0.0
-                           for r in firsts])["median"]
+  components = {n: common.spread([component_seconds(r["summary"]).get(n)
+                                  or 0.0 for r in firsts])["median"]
                 for n in component_seconds(first)}
   return {
       "model": "dense_512", "epochs": epochs, "max_examples": max_examples,
       "pairs": pairs,
       "test_accuracy": first["test_accuracy"]["candidate"],
-      "eval_accuracy": first["evaluation"]["candidate"][
-          "sparse_categorical_accuracy"],
+      "eval_accuracy": first.get("evaluation", {}).get("candidate", {}).get(
+          "sparse_categorical_accuracy"),
       "model_uri": first["candidate_model"],
       "output_dir": env["OUTPUT_DIR"],
       "wall_seconds": common.spread(walls),

@@ -65,14 +65,14 @@ def bench_trainer(examples_uri: str, names: List[str]) -> Dict[str, Any]:
 def rows(results: Dict[str, Any], verdict: Callable[[str], str]
          ) -> List[Row]:
   """The table's rows of figure 5."""
-  rows: List[Row] = []
+  out: List[Row] = []
   for name, r in (results.get("trainer") or {}).items():
-    rows.append((f"trainer input {name}: tf.data vs numpy",
+    out.append((f"trainer input {name}: tf.data vs numpy",
                  f"{r['pipeline_examples_per_second']:,} vs "
                  f"{r['numpy_examples_per_second']:,} ex/s = "
                  f"{r['ratio']:.2f}x", ">= 0.9x",
                  verdict("trainer_input_vs_numpy")))
   if not results.get("trainer"):
-    rows.append(("trainer input: tf.data vs numpy", "skipped (--quick)",
+    out.append(("trainer input: tf.data vs numpy", "skipped (--quick)",
                  ">= 0.9x", "not measured"))
-  return rows
+  return out
