@@ -13,7 +13,7 @@ to tensorflow-io, which calls it `S3_ENDPOINT` (with `S3_USE_HTTPS=0` and
 from __future__ import annotations
 
 import os
-from typing import MutableMapping
+from typing import Mapping, MutableMapping, Optional
 
 LOCAL_SCHEME = "file://"
 
@@ -56,6 +56,18 @@ def s3_environment(env: MutableMapping[str, str]) -> None:
     if endpoint.startswith("http://"):
       env.setdefault("S3_USE_HTTPS", "0")
       env.setdefault("S3_VERIFY_SSL", "0")
+
+
+def s3_endpoint(env: Mapping[str, str]) -> Optional[str]:
+  """The S3 endpoint from `AWS_ENDPOINT_URL`, or tensorflow-io's
+  `S3_ENDPOINT` (with `S3_USE_HTTPS`); None for AWS itself."""
+  if env.get("AWS_ENDPOINT_URL"):
+    return env["AWS_ENDPOINT_URL"]
+  endpoint = env.get("S3_ENDPOINT", "")
+  if not endpoint or "://" in endpoint:
+    return endpoint or None
+  scheme = "http" if env.get("S3_USE_HTTPS", "1") == "0" else "https"
+  return f"{scheme}://{endpoint}"
 
 
 def enable_object_storage() -> None:

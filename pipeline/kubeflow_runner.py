@@ -249,19 +249,22 @@ def spec_path(config: config_lib.PipelineConfig) -> str:
                       f"{config.pipeline_name}.yaml")
 
 
-def compiled_root(path: str) -> str:
-  """The pipeline root the spec at `path` was compiled with."""
+def _load_spec(path: str) -> Dict[str, Any]:
+  """The pipeline spec (the first YAML document) at `path`."""
   import yaml  # pylint: disable=g-import-not-at-top
   with open(path) as f:
-    return next(yaml.safe_load_all(f))["defaultPipelineRoot"]
+    return next(yaml.safe_load_all(f))
+
+
+def compiled_root(path: str) -> str:
+  """The pipeline root the spec at `path` was compiled with."""
+  return _load_spec(path)["defaultPipelineRoot"]
 
 
 def compiled_gate(path: str) -> Dict[str, Any]:
   """The gate settings (`GateSettings`' fields) the spec at `path` was
   compiled with, from its Report's run settings."""
-  import yaml  # pylint: disable=g-import-not-at-top
-  with open(path) as f:
-    spec = next(yaml.safe_load_all(f))
+  spec = _load_spec(path)
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   parameter = spec["root"]["dag"]["tasks"][pipeline_lib.REPORT_NODE_ID][
       "inputs"]["parameters"]["run_settings"]["runtimeValue"]["constant"]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-import tensorflow_data_validation as tfdv
 from ml_metadata.proto import metadata_store_pb2
 # Not `from tfx import v1`: it also imports the Google Cloud AI Platform
 # extensions, 6 of the 20 s a cached rerun took.
@@ -29,6 +28,7 @@ from components.report.component import Report
 from components.schema.component import SchemaImport
 from components.scoring.component import TestSplitScorer
 from components.statistics.component import StatisticsGen
+from components.statistics.component import stats_options
 from components.validation.component import ValidationGate
 from pipeline import config as config_lib
 
@@ -108,12 +108,10 @@ def create_pipeline(
 
   # TFDV statistics, in process unless BEAM_PIPELINE_ARGS name a runner
   # elsewhere (components/statistics): ~2 s on all 70,000 images;
-  # STATS_SAMPLE_RATE < 1 samples for larger data. Top-k as a sketch: the
-  # in-process path needs it (exact top-k runs only on Beam).
+  # STATS_SAMPLE_RATE < 1 samples for larger data.
   statistics_gen = StatisticsGen(
       examples=example_gen.outputs["examples"],
-      stats_options=tfdv.StatsOptions(sample_rate=config.stats_sample_rate,
-                                      use_sketch_based_topk_uniques=True))
+      stats_options=stats_options(config.stats_sample_rate))
   schema_gen = SchemaImport(
       schema_file=schema_path,
       schema_fingerprint=schema_fingerprint).with_id("ImportSchemaGen")

@@ -108,10 +108,11 @@ def state_after(config: config_lib.PipelineConfig,
   serving directory as it is now if its version in service holds this
   run's candidate."""
   from serving import baseline  # pylint: disable=g-import-not-at-top
+  from serving import versions  # pylint: disable=g-import-not-at-top
   if state is None or not summary.get("pushed_to"):
     return state
   now = baseline.in_service(config.serving_model_dir)
-  if os.path.basename(summary["pushed_to"].rstrip("/")) != now.version:
+  if versions.version_name(summary["pushed_to"]) != now.version:
     return state
   return dict(state, in_service=now.to_json())
 

@@ -29,7 +29,7 @@ class InService:
   @property
   def version(self) -> str:
     """The version in service, as `versions.serving_state` names it."""
-    return (self.version_dir.rstrip("/").rsplit("/", 1)[-1]
+    return (versions.version_name(self.version_dir)
             if self.version_dir else versions.NO_VERSION)
 
   def to_json(self) -> str:

@@ -27,6 +27,8 @@ import time
 import uuid
 from typing import Callable, Dict, Optional, Tuple
 
+from components import storage
+
 
 class ClaimStoreError(OSError):
   """The store could not be asked (network, permissions): nothing decided."""
@@ -57,17 +59,18 @@ class Store:
   def create(self, path: str, body: bytes) -> Optional[str]:
     """Writes `path` only if absent; its tag, or None if it exists."""
     tag = self._create(path, body)
-    return tag if tag is not None else self._ours(path, body)
+    return tag if tag is not None else self.tag_if_ours(path, body)
 
   def replace(self, path: str, body: bytes, tag: str) -> Optional[str]:
     """Rewrites `path` only if its tag is still `tag`; the new tag, or None
     if it was rewritten or removed since."""
     new = self._replace(path, body, tag)
-    return new if new is not None else self._ours(path, body)
+    return new if new is not None else self.tag_if_ours(path, body)
 
-  def _ours(self, path: str, body: bytes) -> Optional[str]:
-    # A write retried by the client after it succeeded is refused by its
-    # own condition: the object then holds exactly this (unique) body.
+  def tag_if_ours(self, path: str, body: bytes) -> Optional[str]:
+    """`path`'s tag if it holds exactly `body` (a unique token), else None.
+    A write retried by the client after it succeeded is refused by its own
+    condition: the object then holds exactly this body."""
     seen = self.read(path)
     return seen.tag if seen is not None and seen.body == body else None
 
@@ -91,25 +94,13 @@ _S3_CONFLICTS = ("PreconditionFailed", "ConditionalRequestConflict",
                  "NoSuchKey", "412", "409", "404")
 
 
-def s3_endpoint(env) -> Optional[str]:
-  """The S3 endpoint from `AWS_ENDPOINT_URL`, or tensorflow-io's
-  `S3_ENDPOINT` (with `S3_USE_HTTPS`); None for AWS itself."""
-  if env.get("AWS_ENDPOINT_URL"):
-    return env["AWS_ENDPOINT_URL"]
-  endpoint = env.get("S3_ENDPOINT", "")
-  if not endpoint or "://" in endpoint:
-    return endpoint or None
-  scheme = "http" if env.get("S3_USE_HTTPS", "1") == "0" else "https"
-  return f"{scheme}://{endpoint}"
-
-
 class S3Store(Store):
   """S3 and S3-compatible stores (MinIO) through boto3."""
 
   def __init__(self):
     import boto3  # pylint: disable=g-import-not-at-top
     from botocore import config  # pylint: disable=g-import-not-at-top
-    endpoint = s3_endpoint(os.environ)
+    endpoint = storage.s3_endpoint(os.environ)
     self._client = boto3.client(
         "s3", endpoint_url=endpoint,
         # MinIO's hostnames take no bucket subdomains.

@@ -166,10 +166,15 @@ def latest_version_dir(serving_model_dir: str) -> Optional[str]:
   return None
 
 
+def version_name(version_dir: str) -> str:
+  """The version a version directory holds: its last path part."""
+  return version_dir.rstrip("/").rsplit("/", 1)[-1]
+
+
 def serving_state(serving_model_dir: str) -> str:
   """The version in service ("none" if none)."""
   latest = latest_version_dir(serving_model_dir)
-  return os.path.basename(latest) if latest else NO_VERSION
+  return version_name(latest) if latest else NO_VERSION
 
 
 def next_version(serving_model_dir: str, now: Optional[float] = None) -> int:
@@ -435,7 +440,6 @@ def _reserve_version(claim: "_Claim", start: int) -> Tuple[int, str]:
 def _push_to_object_store(model_dir: str, serving_model_dir: str,
                           record: Dict[str, Any], now: Optional[float],
                           after: str) -> str:
-  reservation = None
   try:
     # The version it names until it has reserved one (messages, and a
     # lower bound for the next holder).
@@ -512,9 +516,9 @@ def _remove_reservation(claim: "_Claim", path: str) -> None:
   """Once the version is complete or removed, its number needs no
   reservation (`next_version` passes every existing version)."""
   try:
-    seen = claim.store.read(path)
-    if seen is not None and seen.body == claim.token.encode():
-      claim.store.delete(path, seen.tag)
+    tag = claim.store.tag_if_ours(path, claim.token.encode())
+    if tag is not None:
+      claim.store.delete(path, tag)
   except claims.ClaimStoreError:
     pass  # a few bytes left in .push-claims/; the number stays taken
 
@@ -618,7 +622,7 @@ def push(model_dir: str, serving_model_dir: str,
   if latest and tree_digest(latest) == digest:
     _add_missing_record(latest, record)  # a retry, or a cached Trainer
     return latest, False
-  state = os.path.basename(latest.rstrip("/")) if latest else NO_VERSION
+  state = version_name(latest) if latest else NO_VERSION
   if expected is not None and state != expected:
     earlier = _pushed_after(serving_model_dir, expected, digest)
     if earlier:
@@ -631,7 +635,7 @@ def push(model_dir: str, serving_model_dir: str,
                     f"directory ({getattr(e, 'strerror', None) or e})") from e
   if storage.is_remote(serving_model_dir):
     return _push_to_object_store(model_dir, serving_model_dir, record, now,
-                                 state if expected is None else expected), True
+                                 state), True
   return _push_locally(model_dir, serving_model_dir, record, now), True
 
 
@@ -656,7 +660,7 @@ def _add_missing_record(path: str, record: Dict[str, Any]) -> None:
   target = storage.join(path, RECORD_FILE)
   if tf.io.gfile.exists(target):
     return
-  text = _record_text(record, int(os.path.basename(path.rstrip("/"))))
+  text = _record_text(record, int(version_name(path)))
   try:
     if storage.is_remote(path):
       with tf.io.gfile.GFile(target, "w") as f:

@@ -19,14 +19,14 @@ BASELINE_SOURCE_MODEL_KEY = "baseline_source_model"
 # it ("none" when nothing was): the Pusher pushes only if it still is.
 COMPARED_WITH_KEY = "compared_with"
 CANDIDATE_ACCURACY_KEY = "candidate_accuracy"  # overall, on the eval split
+RESCORED_KEY = "rescored_versions"  # JSON {version: eval accuracy}
 # The best ever, as the baseline lookup found it (the same keys).
 BEST_EVER_ACCURACY_KEY = artifact_properties.BEST_EVER_ACCURACY_KEY
 BEST_EVER_VERSION_KEY = artifact_properties.BEST_EVER_VERSION_KEY
 NO_VERSION = versions.NO_VERSION
 
 
-def version_name(version_dir: str) -> str:
-  return version_dir.rstrip("/").rsplit("/", 1)[-1]
+version_name = versions.version_name
 
 
 def compared_with(blessing: types.Artifact) -> str:

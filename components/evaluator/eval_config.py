@@ -24,6 +24,9 @@ import tensorflow_model_analysis as tfma
 from components.evaluator import settings
 from components.ingestion import examples_io
 
+# The model signature TFMA evaluates (and `rescore` scores) versions by.
+SIGNATURE = "serving_default"
+
 ACCURACY_METRIC = "sparse_categorical_accuracy"
 LOSS_METRIC = "sparse_categorical_crossentropy"
 # The cumulative guard's metric: accuracy again, under its own name, so that a
@@ -69,7 +72,7 @@ def make_eval_config(min_accuracy: float,
   per_class = tfma.SlicingSpec(feature_keys=[examples_io.LABEL_KEY])
   config = tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(label_key=examples_io.LABEL_KEY,
-                                  signature_name="serving_default")],
+                                  signature_name=SIGNATURE)],
       slicing_specs=[overall, per_class],
       metrics_specs=[tfma.MetricsSpec(metrics=[
           tfma.MetricConfig(class_name="ExampleCount"),

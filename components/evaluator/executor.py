@@ -40,7 +40,7 @@ BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
 EVAL_CONFIG_KEY = standard_component_specs.EVAL_CONFIG_KEY
 BASELINE_VERSION_DIR_KEY = blessing_lib.BASELINE_VERSION_DIR_KEY
 BASELINE_SOURCE_MODEL_KEY = blessing_lib.BASELINE_SOURCE_MODEL_KEY
-RESCORED_KEY = "rescored_versions"  # JSON {version: eval accuracy}
+RESCORED_KEY = blessing_lib.RESCORED_KEY
 
 
 def _with_guard(exec_properties: Dict[str, Any],

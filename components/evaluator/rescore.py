@@ -11,15 +11,15 @@ whose accuracy is unknown.
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from components.evaluator import eval_config
 from components.ingestion import examples_io
+from serving import versions
 
-SIGNATURE = "serving_default"
 BATCH_SIZE = 1024
 
 
@@ -31,14 +31,13 @@ def accuracy(model_dir: str, split_dir: str) -> float:
   """The fraction of examples in `split_dir` (a written split of
   serialized `tf.Example`s) whose label is the argmax of the model's
   `serving_default` output."""
-  serve = tf.saved_model.load(model_dir).signatures[SIGNATURE]
+  serve = tf.saved_model.load(model_dir).signatures[eval_config.SIGNATURE]
   (input_name,) = serve.structured_input_signature[1].keys()
-  files = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*.gz")))
+  label_spec = {examples_io.LABEL_KEY:
+                examples_io.FEATURE_SPEC[examples_io.LABEL_KEY]}
   correct = total = 0
-  for batch in tf.data.TFRecordDataset(
-      files, compression_type="GZIP").batch(BATCH_SIZE):
-    labels = tf.io.parse_example(batch, {examples_io.LABEL_KEY: (
-        tf.io.FixedLenFeature([1], tf.int64))})[examples_io.LABEL_KEY]
+  for batch in examples_io.split_records(split_dir, BATCH_SIZE):
+    labels = tf.io.parse_example(batch, label_spec)[examples_io.LABEL_KEY]
     outputs = serve(**{input_name: batch})
     scores = (outputs["probabilities"] if "probabilities" in outputs
               else next(iter(outputs.values())))
@@ -59,7 +58,7 @@ def rescore(version_dirs: Sequence[str], split_dir: str) -> Dict[str, float]:
   scored = {}
   for version_dir in version_dirs:
     try:
-      scored[os.path.basename(version_dir.rstrip("/"))] = accuracy(
+      scored[versions.version_name(version_dir)] = accuracy(
           version_dir, split_dir)
     except (ValueError, KeyError, OSError, tf.errors.OpError) as e:
       reason = (getattr(e, "message", None) or str(e)).splitlines()[0][:120]

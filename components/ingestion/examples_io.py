@@ -195,9 +195,16 @@ def write_split(directory: str, images: np.ndarray, labels: np.ndarray,
   return paths
 
 
+def split_records(directory: str, batch_size: int) -> tf.data.Dataset:
+  """Batches of the serialized tf.Examples of one written split, in file
+  order."""
+  files = sorted(tf.io.gfile.glob(os.path.join(directory, "*.gz")))
+  return tf.data.TFRecordDataset(files, compression_type="GZIP").batch(
+      batch_size)
+
+
 def read_split(directory: str) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """Yields (images [B,784], labels [B]) batches of one written split."""
-  files = sorted(tf.io.gfile.glob(os.path.join(directory, "*.gz")))
-  dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096)
+  dataset = split_records(directory, 4096)
   for batch in dataset.map(lambda b: tf.io.parse_example(b, FEATURE_SPEC)):
     yield batch[IMAGE_KEY].numpy(), batch[LABEL_KEY].numpy()[:, 0]

@@ -75,8 +75,8 @@ class Executor(tfx_pusher_executor.Executor):
       registry.rebuild_index(serving_model_dir)
     io_utils.copy_dir(model_path, model_push.uri)  # archive, as TFX does
     self._MarkPushed(model_push, pushed_destination=serving_path,
-                     pushed_version=os.path.basename(serving_path))
+                     pushed_version=versions.version_name(serving_path))
     # 0: this exact model was already the latest version in service.
     model_push.set_int_custom_property(NEW_VERSION_KEY, int(created))
-    if os.path.basename(serving_path.rstrip("/")) != in_service:
+    if versions.version_name(serving_path) != in_service:
       model_push.set_string_custom_property(SUCCEEDED_BY_KEY, in_service)

@@ -5,6 +5,7 @@ everything after it read it unchanged; the executor computes the statistics
 in process unless the Beam pipeline arguments name a runner elsewhere
 (`executor.choose_path`). `.with_beam_pipeline_args` works as on TFX's.
 """
+import tensorflow_data_validation as tfdv
 from tfx.components.statistics_gen import component as tfx_component
 from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import executor_spec
@@ -13,6 +14,14 @@ from tfx.types.component_spec import ExecutionParameter
 
 from components import fingerprint
 from components.statistics import executor
+
+
+def stats_options(sample_rate: float = 1.0) -> tfdv.StatsOptions:
+  """The StatsOptions the pipeline's StatisticsGen runs with: every example
+  unless `sample_rate` < 1 (STATS_SAMPLE_RATE); top-k as a sketch, which
+  the in-process path needs (exact top-k runs only on Beam)."""
+  return tfdv.StatsOptions(sample_rate=sample_rate,
+                           use_sketch_based_topk_uniques=True)
 
 
 class StatisticsGenSpec(standard_component_specs.StatisticsGenSpec):

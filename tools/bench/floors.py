@@ -44,11 +44,10 @@ def stage_main(stage: str, source: str, out: str,
 
 
 def _statistics_floor(source: str, out: str) -> Dict[str, Any]:
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   from components.ingestion import split  # pylint: disable=g-import-not-at-top
+  from components.statistics import component  # pylint: disable=g-import-not-at-top
   from components.statistics import in_process  # pylint: disable=g-import-not-at-top
-  options = tfdv.StatsOptions(sample_rate=1.0,
-                              use_sketch_based_topk_uniques=True)
+  options = component.stats_options()
   examples = 0
   start = time.perf_counter()
   for name in split.SPLIT_NAMES:  # StatisticsGen's splits: all of them

@@ -45,11 +45,10 @@ def stage_main(stage: str, source: str, out: str,
   examples = artifact(standard_artifacts.Examples, source,
                       list(split.SPLIT_NAMES))
   if stage == "statistics":
-    import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+    from components.statistics import component  # pylint: disable=g-import-not-at-top
     from components.statistics import executor  # pylint: disable=g-import-not-at-top
     # The pipeline's StatisticsGen: its executor and options (in process).
-    options = tfdv.StatsOptions(sample_rate=1.0,
-                                use_sketch_based_topk_uniques=True)
+    options = component.stats_options()
     start = time.perf_counter()
     executor.Executor(context).Do(
         {"examples": [examples]},
