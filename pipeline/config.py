@@ -27,7 +27,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The curated schemas: package data of the installed `schemas` package.
 SCHEMAS_DIR = os.path.dirname(os.path.abspath(schemas.__file__))
 
-RUNNERS = ("beam", "local")
+RUNNERS = ("concurrent", "beam", "local")
 # A LINEAGE name: it is joined with `-` and `_` to the parts the pipeline
 # derives itself, which it must not be able to spell.
 LINEAGE_NAME = re.compile(r"[a-z0-9]+")
@@ -44,7 +44,7 @@ class PipelineConfig:
   output_dir: str = os.path.join(REPO_ROOT, "outputs")
   serving_dir: Optional[str] = None  # None: <output_dir>/serving
   lineage: str = ""  # a new value starts a fresh pipeline (no baseline)
-  runner: str = "beam"
+  runner: str = "concurrent"
   seed: int = 42
   trainer: hparams.TrainerConfig = hparams.TrainerConfig()
   # The gate's rules (components/evaluator; a dataset's defaults: DatasetInfo).

@@ -1,8 +1,10 @@
 """Runs the pipeline on this machine: `python -m pipeline.local_runner`.
 
 Settings come from environment variables (see `config.PipelineConfig`);
-`make run-local` sets them. RUNNER=beam (default) runs the DAG with TFX's
-BeamDagRunner on Beam's DirectRunner; RUNNER=local uses LocalDagRunner.
+`make run-local` sets them. RUNNER=concurrent (default) runs each component
+as soon as its inputs are ready, side by side (`concurrent_dag_runner`);
+RUNNER=beam runs one at a time with TFX's BeamDagRunner on Beam's
+DirectRunner, RUNNER=local with TFX's LocalDagRunner.
 Exit status: 0 when the run finished (pushed or not), 1 on any error, 130
 on Ctrl-C and 143 on SIGTERM.
 
@@ -71,6 +73,7 @@ def _run_locked(config: config_lib.PipelineConfig,
   from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.beam import beam_dag_runner  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.local import local_dag_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import concurrent_dag_runner  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   storage.enable_object_storage()  # SERVING_DIR or DATA_DIR on s3://
@@ -85,9 +88,9 @@ def _run_locked(config: config_lib.PipelineConfig,
       in_service=inputs.in_service, data_digest=inputs.data_digest,
       metadata_path=config.metadata_path)
   ir = pipeline_lib.compile_for_local(dag, rerun_from=config.rerun_from)
-  runner = (beam_dag_runner.BeamDagRunner()
-            if config.runner == "beam" else
-            local_dag_runner.LocalDagRunner())
+  runner = {"concurrent": concurrent_dag_runner.ConcurrentDagRunner,
+            "beam": beam_dag_runner.BeamDagRunner,
+            "local": local_dag_runner.LocalDagRunner}[config.runner]()
   print(f"pipeline {config.pipeline_name}: {config.dataset}, model "
         f"{config.trainer.model}, runner {config.runner}, output "
         f"{config.output_dir}", flush=True)

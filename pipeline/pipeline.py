@@ -158,7 +158,6 @@ def create_pipeline(
       custom_config={**trainer_config,
                      "code_fingerprint": fingerprint.code_fingerprint(
                          TRAINER_RUN_FN.rsplit(".", 1)[0])})
-  trainer.add_upstream_node(validation_gate)
 
   # The baseline: the model in service, read from the serving directory
   # (works on every orchestrator, unlike a TFX Resolver on open-source KFP).
@@ -180,6 +179,11 @@ def create_pipeline(
       push_destination=pusher_pb2.PushDestination(
           filesystem=pusher_pb2.PushDestination.Filesystem(
               base_directory=serving_model_dir))).with_id(PUSHER_NODE_ID)
+  # Bad data never reaches serving: the data checks run while the Trainer
+  # trains (side by side under RUNNER=concurrent and on Kubeflow), and no
+  # push happens unless they passed. A failed check stops the run: the
+  # Trainer stops after its current batch (components/cancellation).
+  pusher.add_upstream_node(validation_gate)
 
   # Reported, never gated: the official test split is looked at only once
   # the Evaluator has decided on the eval split (candidate and baseline).

@@ -214,11 +214,15 @@ def render_markdown(summary: Dict[str, Any], model_summary: Optional[str],
   lines += ["## Components", ""]
   components = summary.get("components")
   if components:
-    lines += ["From ML Metadata; CACHED: reused from an earlier run.", "",
-              "| component | state | seconds |", "| --- | --- | --- |"]
+    lines += ["From ML Metadata; CACHED: reused from an earlier run. "
+              "Started: seconds after the run's first component (components "
+              "whose inputs were ready ran side by side).", "",
+              "| component | state | started | seconds |",
+              "| --- | --- | --- | --- |"]
     for node, info in components.items():
-      seconds = info.get("seconds")
+      started, seconds = info.get("started"), info.get("seconds")
       lines.append(f"| {node} | {info.get('state')} | "
+                   f"{'–' if started is None else started} | "
                    f"{'–' if seconds is None else seconds} |")
   else:
     lines.append("Each component's state and time: the run's graph in the "

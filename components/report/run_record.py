@@ -61,9 +61,20 @@ class RunRecord:
     return round((execution.last_update_time_since_epoch -
                   execution.create_time_since_epoch) / 1000, 2)
 
+  def started(self, node: str) -> Optional[float]:
+    """Seconds from the run's first registered execution to this one's
+    (components that ran side by side overlap)."""
+    execution = self.executions.get(node)
+    if execution is None:
+      return None
+    first = min(e.create_time_since_epoch for e in self.executions.values())
+    return round((execution.create_time_since_epoch - first) / 1000, 2)
+
   def components(self) -> Dict[str, Dict[str, object]]:
-    """{node: {"state": "COMPLETE" | "CACHED" | ..., "seconds": ...}}."""
-    return {node: {"state": self.state(node), "seconds": self.seconds(node)}
+    """{node: {"state": "COMPLETE" | "CACHED" | ..., "started": s after the
+    run's first component, "seconds": ...}}."""
+    return {node: {"state": self.state(node), "started": self.started(node),
+                   "seconds": self.seconds(node)}
             for node in self.executions}
 
   def outputs(self, node: str, key: str) -> List[metadata_store_pb2.Artifact]:

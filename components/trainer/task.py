@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 import tensorflow as tf
 import tf_keras as keras
 
+from components import cancellation
 from components.trainer import data
 from components.trainer import devices
 from components.trainer import export
@@ -116,6 +117,23 @@ class EpochTimer(keras.callbacks.Callback):
     self.seconds.append(round(time.perf_counter() - self._start, 3))
 
 
+class StopWhenRunFails(keras.callbacks.Callback):
+  """Ends training after the current batch once another component of the
+  run has failed (`components.cancellation`; the concurrent runner runs the
+  data checks beside training): the run then ends in seconds, not minutes,
+  and exports nothing. BackupAndRestore keeps the finished epochs for the
+  next run."""
+
+  def __init__(self):
+    super().__init__()
+    self._supports_tf_logs = True  # no per-batch copy of the logs to numpy
+
+  def on_train_batch_end(self, batch, logs=None):
+    reason = cancellation.stop_requested()
+    if reason:
+      raise cancellation.RunStopped(f"training stopped: {reason}")
+
+
 def model_summary(model: keras.Model) -> str:
   lines: List[str] = []
   model.summary(print_fn=lines.append, line_length=88)
@@ -168,10 +186,10 @@ def train(config: hparams.TrainerConfig, train_files: List[str],
         restore_best_weights=True))
   best = BestEpoch()  # it restores the best weights after the others
   timer = EpochTimer()  # after every other epoch-end step (checkpoint, logs)
+  callbacks = [StopWhenRunFails()] + callbacks + [best, timer] + (
+      [EpochLine(config.epochs)] if _quiet() else [])
   history = model.fit(train_ds, validation_data=eval_ds, epochs=config.epochs,
-                      callbacks=callbacks + [best, timer] + (
-                          [EpochLine(config.epochs)] if _quiet() else []),
-                      verbose=0 if _quiet() else 1)
+                      callbacks=callbacks, verbose=0 if _quiet() else 1)
   history_dict = {k: [float(v) for v in vs] for k, vs in
                   history.history.items()}
   # 0-based epochs this fit ran; starts above 0 when resumed from a backup.

@@ -1,1 +1,1 @@
-"""Validation gate: stops the DAG before training when the data has anomalies."""
+"""Validation gate: stops the run before the push when the data has anomalies."""

@@ -41,5 +41,5 @@ def check(anomalies_uri: str, splits: List[str]) -> None:
   problems = describe({s: read_anomalies(anomalies_uri, s) for s in splits})
   if problems:
     raise DataAnomaliesError(
-        f"{len(problems)} data anomalies, training stopped: "
+        f"{len(problems)} data anomalies, nothing pushed: "
         + "; ".join(problems))

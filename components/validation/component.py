@@ -1,6 +1,7 @@
 """`ValidationGate`: fails when ExampleValidator reported any anomaly.
 
-Trainer runs after it, so bad data never reaches a model.
+The Pusher runs after it, so bad data never reaches serving; the Trainer
+trains meanwhile, and stops when the gate fails (components/cancellation).
 """
 from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.annotations import Parameter

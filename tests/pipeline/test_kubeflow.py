@@ -34,10 +34,10 @@ EXPECTED_UPSTREAM = {
     "StatisticsGen": {"MnistExampleGen"},
     "ExampleValidator": {"StatisticsGen", "ImportSchemaGen"},
     "ValidationGate": {"ExampleValidator"},
-    "Trainer": {"MnistExampleGen", "ImportSchemaGen", "ValidationGate"},
+    "Trainer": {"MnistExampleGen", "ImportSchemaGen"},
     "LatestPushedModel": {"Trainer"},
     "Evaluator": {"MnistExampleGen", "Trainer", "LatestPushedModel"},
-    "Pusher": {"Trainer", "Evaluator"},
+    "Pusher": {"Trainer", "Evaluator", "ValidationGate"},
     "TestSplitScorer": {"MnistExampleGen", "Trainer", "LatestPushedModel",
                         "Evaluator"},
     "Report": {"MnistExampleGen", "Trainer", "Evaluator", "Pusher",
@@ -720,7 +720,9 @@ def test_tuner_runs_under_the_oss_driver_and_its_result_can_be_frozen(
   assert "Tuner" not in frozen["root"]["dag"]["tasks"]
   result = _emulate(frozen, str(tmp_path / "run2"), "oss", installed_copy,
                     cache, until="Trainer")
-  assert {"MnistExampleGen", "StatisticsGen"} <= set(result.cached)
+  # (The Trainer does not wait for the data checks: only the ingestion is
+  # upstream of it here.)
+  assert "MnistExampleGen" in result.cached
   assert {"TunedHyperparameters", "Trainer"} <= set(result.executed)
   with open(result.logs["Trainer"]) as f:
     assert "training the Tuner's best hyperparameters" in f.read()

@@ -66,6 +66,14 @@ def test_every_component_runs_and_the_model_is_pushed(small_config, first_run,
                                         "summary.json")))
   assert on_disk["pushed_to"] == pushed
   assert all(c["seconds"] is not None for c in on_disk["components"].values())
+  # Side by side, yet never before its inputs: each component registers
+  # after its upstream components published (times rounded to 0.01 s).
+  parts = on_disk["components"]
+  end = {n: c["started"] + c["seconds"] for n, c in parts.items()}
+  assert parts["Trainer"]["started"] >= end["MnistExampleGen"] - 0.02
+  assert parts["StatisticsGen"]["started"] >= end["MnistExampleGen"] - 0.02
+  assert parts["Pusher"]["started"] >= max(end["Evaluator"],
+                                           end["ValidationGate"]) - 0.02
   # The HTML report of a real run, in Chromium: three pictures, all decoded.
   seen = open_report_in_browser(
       browser, os.path.join(small_config.output_dir, "report.html"),
@@ -381,11 +389,12 @@ def test_local_dag_runner_runs_the_same_pipeline(mnist_dir, tmp_path):
 
 
 @pytest.mark.e2e
-def test_an_anomaly_stops_the_dag_before_training(mnist_dir, tmp_path):
+def test_an_anomaly_stops_the_run_before_the_push(mnist_dir, tmp_path):
   """Data that breaks the schema (here: a schema allowing labels 0-4 only)
-  fails ValidationGate with the anomalies listed; Trainer never runs."""
+  fails ValidationGate with the anomalies listed, on the default runner
+  that runs the data checks beside the Trainer; the push never runs."""
   from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
-  from tfx.orchestration.beam import beam_dag_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import concurrent_dag_runner  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.PipelineConfig(
       dataset="mnist", output_dir=str(tmp_path),
@@ -397,15 +406,16 @@ def test_an_anomaly_stops_the_dag_before_training(mnist_dir, tmp_path):
       config, schema_path=str(strict),
       metadata_connection_config=metadata.sqlite_metadata_connection_config(
           config.metadata_path))
+  assert config.runner == "concurrent"
   with pytest.raises(Exception) as error:
-    beam_dag_runner.BeamDagRunner().run(dag)
+    concurrent_dag_runner.ConcurrentDagRunner().run(dag)
   cause = exits.root_cause(error.value)
   message = exits.one_line(cause)
-  assert message.startswith("DataAnomaliesError: 3 data anomalies, training "
-                            "stopped: eval/label:"), message
+  assert message.startswith("DataAnomaliesError: 3 data anomalies, nothing "
+                            "pushed: eval/label:"), message
   assert "test/label" in message and "train/label" in message
   record = run_record.RunRecord(run_record.sqlite_store(config.metadata_path),
                                  config.pipeline_name)
   assert record.state("ValidationGate") == "FAILED"
-  assert record.state("Trainer") is None
+  assert record.state("Pusher") is None and record.state("Report") is None
   assert not os.path.exists(config.serving_model_dir)

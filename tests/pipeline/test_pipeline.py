@@ -26,7 +26,7 @@ def test_ingestion_parameters_are_part_of_the_cache_key():
   assert gen.outputs["examples"].type_name == "Examples"
 
 
-def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
+def test_pipeline_gates_the_push_on_validation_and_evaluates_against_baseline(
     tmp_path):
   config = config_lib.PipelineConfig(output_dir=str(tmp_path))
   dag = pipeline_lib.create_pipeline(config, data_digest="d")
@@ -39,7 +39,11 @@ def test_pipeline_gates_training_on_validation_and_evaluates_against_baseline(
   assert "Evaluator" in {n.id for n in nodes["TestSplitScorer"].upstream_nodes}
   assert {"Pusher", "TestSplitScorer"} <= {
       n.id for n in nodes["Report"].upstream_nodes}
-  assert "ValidationGate" in {n.id for n in nodes["Trainer"].upstream_nodes}
+  # The data checks run beside the Trainer; nothing is pushed unless they
+  # passed.
+  assert "ValidationGate" in {n.id for n in nodes["Pusher"].upstream_nodes}
+  assert "ValidationGate" not in {
+      n.id for n in nodes["Trainer"].upstream_nodes}
   assert nodes["Trainer"].exec_properties["run_fn"] == \
       "components.trainer.task.run_fn"
   evaluator_inputs = nodes["Evaluator"].inputs

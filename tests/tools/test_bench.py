@@ -60,6 +60,16 @@ def test_the_dag_is_held_against_the_median_of_its_pairs():
       "dag_vs_script"]["met"]
 
 
+def test_time_outside_the_components_counts_side_by_side_components_once():
+  summary = {"components": {
+      "MnistExampleGen": {"started": 0.0, "seconds": 1.0},
+      "Trainer": {"started": 1.0, "seconds": 6.0},
+      "StatisticsGen": {"started": 1.5, "seconds": 3.0},  # beside Trainer
+      "Evaluator": {"started": 8.0, "seconds": 1.0},  # after a 1 s gap
+      "Report": {"started": None, "seconds": None}}}  # not run
+  assert pairs.busy_seconds(summary) == 8.0
+
+
 @pytest.mark.slow
 def test_the_plain_script_is_what_a_user_writes_on_keras_3(fake_data_dir,
                                                           tmp_path):

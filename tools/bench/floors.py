@@ -120,8 +120,7 @@ def bench_floor(dag: Dict[str, Any], out: str) -> Dict[str, Any]:
            if k in ("inference_seconds", "metrics_seconds")}}
   script = dag["script"]["wall_seconds"]["median"]
   result["outside_components_seconds"] = round(
-      dag["wall_seconds"]["median"] - sum(dag["component_seconds"].values()),
-      1)
+      dag["wall_seconds"]["median"] - dag["busy_seconds"], 1)
   result["ratio_floor"] = round(
       (script + sum(result[c]["floor_seconds"] for c, _, _ in FLOORS))
       / script, 2)

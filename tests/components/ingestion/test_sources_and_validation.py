@@ -191,5 +191,5 @@ def test_gate_raises_with_every_anomaly_listed(tmp_path):
   with pytest.raises(anomalies.DataAnomaliesError) as error:
     anomalies.check(str(tmp_path), ["train", "eval"])
   assert str(error.value) == (
-      "1 data anomalies, training stopped: train/label: Out-of-range values "
+      "1 data anomalies, nothing pushed: train/label: Out-of-range values "
       "(Unexpectedly large value: 12.)")

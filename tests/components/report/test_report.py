@@ -33,8 +33,9 @@ def _summary(**overrides):
       "test_accuracy": {"candidate": 0.97, "baseline": 0.99},
       "baseline_model": "/p/Trainer/model/3", "min_accuracy": 0.8,
       "max_accuracy_drop": 0.001, "components": {
-          "Trainer": {"state": "COMPLETE", "seconds": 12.0},
-          "MnistExampleGen": {"state": "CACHED", "seconds": 0.1}},
+          "Trainer": {"state": "COMPLETE", "started": 1.2, "seconds": 12.0},
+          "MnistExampleGen": {"state": "CACHED", "started": 0.0,
+                              "seconds": 0.1}},
       "pushed": False, "pushed_to": None, "run_dir": None}
   summary.update(overrides)
   summary["verdict"] = summary_lib.verdict(summary)
@@ -61,7 +62,8 @@ def test_report_shows_verdict_metrics_side_by_side_and_pictures(tmp_path):
   assert "| accuracy (official test) | 0.9700 | 0.9900 |" in text
   assert "| 9 Ankle boot | 1.0000 |" in text
   assert "| train | 42 |" in text
-  assert "| MnistExampleGen | CACHED | 0.1 |" in text
+  assert "| MnistExampleGen | CACHED | 0.0 | 0.1 |" in text
+  assert "| Trainer | COMPLETE | 1.2 | 12.0 |" in text
   for picture in ("confusion_matrix.png", "sample_predictions.png"):
     assert (tmp_path / "report" / picture).read_bytes()[:4] == b"\x89PNG"
     assert f"(report/{picture})" in text

@@ -108,6 +108,9 @@ def test_tune_adds_the_tuner_before_the_trainer(tmp_path):
   trainer = dag.components[ids.index("Trainer")]
   tuner = dag.components[ids.index("Tuner")]
   assert trainer.inputs["hyperparameters"].producer_component_id == "Tuner"
+  # A search is long: it waits for the data checks (the Trainer alone would
+  # run beside them).
+  assert "ValidationGate" in {n.id for n in tuner.upstream_nodes}
   tune = json.loads(tuner.exec_properties["custom_config"])["tune"]
   assert tune == {"trials": 3, "epochs": 1, "algorithm": "hyperband",
                   "families": ["dense"], "seed": 42}
