@@ -170,6 +170,7 @@ def create_pipeline(
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"],
       baseline_model=baseline.outputs["model"],
+      schema=schema_gen.outputs["schema"],  # TFMA decodes only the label
       example_splits=["eval"],
       eval_config=config.gate.eval_config(dataset)).with_id("Evaluator")
 
