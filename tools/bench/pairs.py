@@ -180,6 +180,10 @@ def bench_dag(data_dir: str, out: str, epochs: int,
       "component_seconds": components,
       "busy_seconds": common.spread(
           [busy_seconds(r["summary"]) for r in firsts])["median"],
+      # The last pair's run, component by component: [started, seconds].
+      "timeline": {n: [c["started"], c["seconds"]]
+                   for n, c in first["components"].items()
+                   if c.get("started") is not None and c.get("seconds")},
       "fit_seconds": round(fit_seconds, 1),
       "peak_rss_gib": max(r["peak_rss_gib"] for r in firsts),
       "script": {"wall_seconds": common.spread(script_walls),
@@ -258,21 +262,28 @@ def rerun_rows(results: Dict[str, Any], verdict: Callable[[str], str]
 
 
 def plot_dag(results: Dict[str, Any], path: str) -> None:
+  """The last pair's run as a timeline: each component from its start, side
+  by side where they overlapped; below, the whole process and the script."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   dag = results["dag"]
-  names = [n for n, s in dag["component_seconds"].items() if s >= 0.1]
-  seconds = [dag["component_seconds"][n] for n in names]
-  names.append("(process start, imports, orchestration)")
-  seconds.append(max(0.0, dag["wall_seconds"]["median"] -
-                     dag.get("busy_seconds", sum(seconds))))
-  names.append("plain Keras 3 script (whole)")
-  seconds.append(dag["script"]["wall_seconds"]["median"])
-  fig, ax = plt.subplots(figsize=(9, 4.5))
-  bars = ax.barh(names[::-1], seconds[::-1], color="#4c72b0")
-  ax.bar_label(bars, fmt="%.1f s", padding=3)
-  ax.set_xlabel("seconds")
+  timeline = sorted(((n, start, seconds) for n, (start, seconds)
+                     in dag.get("timeline", {}).items() if seconds >= 0.1),
+                    key=lambda row: row[1])
+  rows = [(n, start, seconds, "#4c72b0") for n, start, seconds in timeline]
+  rows.append(("DAG process, whole (median)", 0.0,
+               dag["wall_seconds"]["median"], "#8c8c8c"))
+  rows.append(("plain Keras 3 script, whole (median)", 0.0,
+               dag["script"]["wall_seconds"]["median"], "#dd8452"))
+  fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+  labels = [r[0] for r in rows][::-1]
+  bars = ax.barh(labels, [r[2] for r in rows][::-1],
+                 left=[r[1] for r in rows][::-1],
+                 color=[r[3] for r in rows][::-1])
+  ax.bar_label(bars, labels=[f"{r[2]:.1f} s" for r in rows][::-1],
+               padding=3)  # the length, not where the bar ends
+  ax.set_xlabel("seconds (components: from the run's first component)")
   ax.set_title(f"make run-local, MNIST{' (quick)' if results['quick'] else ''}"
                f", dense_512, {dag['epochs']} epochs: "
                f"{dag['wall_seconds']['median']:.1f} s wall (median)")
