@@ -118,11 +118,11 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class StopWhenRunFails(keras.callbacks.Callback):
-  """Ends training after the current batch once another component of the
-  run has failed (`components.cancellation`; the concurrent runner runs the
-  data checks beside training): the run then ends in seconds, not minutes,
-  and exports nothing. BackupAndRestore keeps the finished epochs for the
-  next run."""
+  """Ends training after the current batch (of training or of an epoch's
+  validation) once another component of the run has failed
+  (`components.cancellation`; the concurrent runner runs the data checks
+  beside training): the run then ends in seconds, not minutes, and exports
+  nothing. BackupAndRestore keeps the finished epochs for the next run."""
 
   def __init__(self):
     super().__init__()
@@ -132,6 +132,8 @@ class StopWhenRunFails(keras.callbacks.Callback):
     reason = cancellation.stop_requested()
     if reason:
       raise cancellation.RunStopped(f"training stopped: {reason}")
+
+  on_test_batch_end = on_train_batch_end  # an epoch's validation, too
 
 
 def model_summary(model: keras.Model) -> str:

@@ -2,7 +2,9 @@
 checks) stops after its current batch and exports nothing."""
 import os
 
+import numpy as np
 import pytest
+import tf_keras as keras
 
 from components import cancellation
 from components.trainer import hparams
@@ -24,3 +26,24 @@ def test_training_stops_after_a_batch_once_the_run_has_failed(
     cancellation.clear()
   assert not os.path.exists(tmp_path / "model")
   assert not os.path.exists(tmp_path / "run" / task.HISTORY_FILE)
+
+
+def test_a_stop_requested_during_validation_ends_the_epoch_there():
+  class StopAtValidation(keras.callbacks.Callback):
+    def on_test_begin(self, logs=None):
+      cancellation.request_stop("ValidationGate failed")
+
+  ended = []
+  model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+  model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
+  x, y = np.zeros((64, 4), np.float32), np.zeros((64,), np.int64)
+  try:
+    with pytest.raises(cancellation.RunStopped):
+      model.fit(x, y, validation_data=(x, y), epochs=3, batch_size=8,
+                verbose=0, callbacks=[
+                    StopAtValidation(), task.StopWhenRunFails(),
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_end=lambda epoch, logs: ended.append(epoch))])
+  finally:
+    cancellation.clear()
+  assert ended == []  # not even the first epoch's end: stopped mid-check
