@@ -38,11 +38,7 @@ from components import cancellation
 
 class ConcurrentDagRunner(local_dag_runner.LocalDagRunner):
   """Runs a compiled pipeline on this machine, independent components at
-  once (`max_concurrent` at most; default: no limit)."""
-
-  def __init__(self, max_concurrent: Optional[int] = None):
-    super().__init__()
-    self._max_concurrent = max_concurrent
+  once."""
 
   def run_with_ir(self, pipeline: pipeline_pb2.Pipeline,
                   run_options: Optional[pipeline_pb2.RunOptions] = None
@@ -81,13 +77,12 @@ class ConcurrentDagRunner(local_dag_runner.LocalDagRunner):
       logging.info("Component %s is finished.", node_id)
 
     nodes = [n.pipeline_node for n in pipeline.nodes]
-    failures = run_ready_nodes(nodes, launch, self._max_concurrent)
+    failures = run_ready_nodes(nodes, launch)
     if failures:
       raise failures[0][1]
 
 
-def run_ready_nodes(nodes: List[pipeline_pb2.PipelineNode], launch,
-                    max_concurrent: Optional[int] = None
+def run_ready_nodes(nodes: List[pipeline_pb2.PipelineNode], launch
                     ) -> List[Tuple[str, BaseException]]:
   """Calls `launch(node)` for each node, in threads, as soon as its upstream
   nodes have returned; nodes marked `skip` count as returned. After the
@@ -102,7 +97,7 @@ def run_ready_nodes(nodes: List[pipeline_pb2.PipelineNode], launch,
   running: Dict[futures.Future, str] = {}
   failures: List[Tuple[str, BaseException]] = []
   cancellation.clear()
-  pool = futures.ThreadPoolExecutor(max_workers=max_concurrent or len(nodes),
+  pool = futures.ThreadPoolExecutor(max_workers=len(nodes),
                                     thread_name_prefix="component")
   try:
     while True:

@@ -77,15 +77,13 @@ def features_tfma_reads(config: tfma.EvalConfig) -> Set[str]:
     names.update(spec.label_keys.values())
     names.update(spec.example_weight_keys.values())
     names.update(spec.prediction_keys.values())
-  for slicing in config.slicing_specs:
+  slicings = list(config.slicing_specs) + [
+      slicing for spec in config.metrics_specs for metric in spec.metrics
+      for threshold in metric.per_slice_thresholds
+      for slicing in threshold.slicing_specs]
+  for slicing in slicings:
     names.update(slicing.feature_keys)
-    names.update(slicing.feature_values)
-  for spec in config.metrics_specs:
-    for per_slice in (t for m in spec.metrics
-                      for t in m.per_slice_thresholds):
-      for slicing in per_slice.slicing_specs:
-        names.update(slicing.feature_keys)
-        names.update(slicing.feature_values)
+    names.update(slicing.feature_values)  # a map: its keys
   return names
 
 

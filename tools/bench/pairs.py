@@ -115,14 +115,19 @@ def component_seconds(summary: Dict[str, Any]) -> Dict[str, float]:
   return {n: c["seconds"] for n, c in summary["components"].items()}
 
 
+def timeline(summary: Dict[str, Any]) -> Dict[str, List[float]]:
+  """{component: [started, seconds]} of the components that ran."""
+  return {n: [c["started"], c["seconds"]]
+          for n, c in summary["components"].items()
+          if c.get("started") is not None and c.get("seconds")}
+
+
 def busy_seconds(summary: Dict[str, Any]) -> float:
   """Seconds in which at least one component ran (components that ran side
   by side count once): the union of their [started, started + seconds]."""
-  spans = sorted((c["started"], c["started"] + c["seconds"])
-                 for c in summary["components"].values()
-                 if c.get("started") is not None and c.get("seconds"))
   total, end = 0.0, float("-inf")
-  for start, stop in spans:
+  for start, seconds in sorted(timeline(summary).values()):
+    stop = start + seconds
     total += max(0.0, stop - max(start, end))
     end = max(end, stop)
   return round(total, 2)
@@ -180,10 +185,7 @@ def bench_dag(data_dir: str, out: str, epochs: int,
       "component_seconds": components,
       "busy_seconds": common.spread(
           [busy_seconds(r["summary"]) for r in firsts])["median"],
-      # The last pair's run, component by component: [started, seconds].
-      "timeline": {n: [c["started"], c["seconds"]]
-                   for n, c in first["components"].items()
-                   if c.get("started") is not None and c.get("seconds")},
+      "timeline": timeline(first),  # the last pair's run
       "fit_seconds": round(fit_seconds, 1),
       "peak_rss_gib": max(r["peak_rss_gib"] for r in firsts),
       "script": {"wall_seconds": common.spread(script_walls),
