@@ -375,17 +375,24 @@ def test_a_new_model_in_service_is_compared_again_and_nothing_else(
 
 
 @pytest.mark.e2e
-def test_local_dag_runner_runs_the_same_pipeline(mnist_dir, tmp_path):
+@pytest.mark.parametrize("runner", ["local", "beam"])  # TFX's, one at a time
+def test_tfx_runners_run_the_same_pipeline(mnist_dir, tmp_path, runner):
   config = config_lib.PipelineConfig(
       dataset="mnist",
       ingestion=IngestionSettings(data_dir=mnist_dir, max_examples=1200),
-      output_dir=str(tmp_path), runner="local",
+      output_dir=str(tmp_path), runner=runner,
       gate=GateSettings(min_accuracy=0.3),
       trainer=hparams.TrainerConfig(model="dense_100_relu_dropout", epochs=1))
   summary = local_runner.run(config)
   assert {c["state"] for c in summary["components"].values()} == {"COMPLETE"}
   assert summary["pushed"]
   assert set(summary["components"]) == set(NODES)
+  # One at a time: each component registered after the one before it
+  # published (times rounded to 0.01 s).
+  spans = sorted((c["started"], c["started"] + c["seconds"])
+                 for c in summary["components"].values())
+  assert all(later[0] >= earlier[1] - 0.02
+             for earlier, later in zip(spans, spans[1:])), spans
 
 
 @pytest.mark.e2e
