@@ -13,9 +13,10 @@ with a connection to ML Metadata of its own (ML Metadata's SQLite store
 waits for another writer's lock). When a component fails, no other component
 starts, the others are asked to stop (`components.cancellation`: the Trainer
 stops after its current batch), and once they have ended the first failure
-is raised. On Ctrl-C the runner stops waiting at once and
-`pipeline.local_runner` ends the process (SIGTERM ends it at once); the next
-run treats the unfinished components as a killed run's.
+is raised. On Ctrl-C, whichever thread the signal reaches, the runner stops
+waiting within `SIGNAL_CHECK_SECONDS` and `pipeline.local_runner` ends the
+process (SIGTERM ends it at once); the next run treats the unfinished
+components as a killed run's.
 """
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ from tfx.orchestration.portable import runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
 from components import cancellation
+
+
+# The waiting main thread wakes this often: Ctrl-C or SIGTERM may reach any
+# of the process's threads (TensorFlow starts many), and Python runs its
+# handler only in the main thread, once that thread runs again; an untimed
+# wait would run it when the running component ends (after training).
+SIGNAL_CHECK_SECONDS = 0.1
 
 
 class ConcurrentDagRunner(local_dag_runner.LocalDagRunner):
@@ -108,7 +116,7 @@ def run_ready_nodes(nodes: List[pipeline_pb2.PipelineNode], launch
             running[pool.submit(launch, node)] = node_id
       if not running:
         break
-      finished, _ = futures.wait(running,
+      finished, _ = futures.wait(running, timeout=SIGNAL_CHECK_SECONDS,
                                  return_when=futures.FIRST_COMPLETED)
       for future in finished:
         node_id = running.pop(future)

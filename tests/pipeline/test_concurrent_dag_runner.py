@@ -1,8 +1,11 @@
 """The concurrent runner's scheduling, with stand-in components (no TFX):
 what runs side by side, what never starts after a failure, and that running
 work is asked to stop. No sleeps: the stand-ins wait on each other's events."""
+import signal
+import sys
 import threading
 
+import pytest
 from tfx.proto.orchestration import pipeline_pb2
 
 from components import cancellation
@@ -84,3 +87,44 @@ def test_a_new_run_starts_without_the_last_runs_stop_request():
       _nodes({"only": []}),
       lambda node: seen.append(cancellation.stop_requested()))
   assert seen == [None]
+
+
+class _Signalled(Exception):
+  pass
+
+
+def _main_thread_waits():
+  frame = sys._current_frames()[threading.main_thread().ident]  # pylint: disable=protected-access
+  return (frame.f_code.co_name == "wait" and
+          frame.f_code.co_filename == threading.__file__)
+
+
+def test_a_signal_that_reaches_another_thread_still_stops_the_wait():
+  """Ctrl-C lands in whichever thread the kernel picks (TensorFlow has
+  many); the waiting main thread must still run Python's handler at once,
+  not when the running component ends."""
+  def handler(signum, frame):
+    raise _Signalled()
+
+  release, signalled_early = threading.Event(), []
+
+  def launch(node):
+    del node
+    while not _main_thread_waits():  # signalled once the runner waits
+      threading.Event().wait(0.01)
+    threading.Event().wait(0.2)  # ... blocked inside its wait, not entering it
+    signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)  # this thread
+    if release.wait(WAIT):  # the component ends only once the test says so
+      return
+    signalled_early.append(False)
+
+  previous = signal.signal(signal.SIGUSR1, handler)
+  try:
+    with pytest.raises(_Signalled):
+      concurrent_dag_runner.run_ready_nodes(_nodes({"train": []}), launch)
+    signalled_early.append(not release.is_set())
+  finally:
+    release.set()
+    signal.signal(signal.SIGUSR1, previous)
+    cancellation.clear()
+  assert signalled_early == [True]
