@@ -13,7 +13,8 @@ it into OUTPUT_DIR: summary.json, report.md, report.html and report/*.png.
 
 Beside it, by job: `run_lock` (one run per OUTPUT_DIR), `unchanged` (the
 unchanged-rerun short-cut), `progress` (a line per component), `exits`
-(one-line errors and exit statuses).
+(one-line errors and exit statuses), `heap` (no garbage collection over the
+libraries' start-up objects).
 
 Failure and recovery: one run per OUTPUT_DIR at a time (`hold_run_lock`); a
 run killed at any point leaves only unfinished executions behind, which the
@@ -33,6 +34,7 @@ from typing import Any, Dict, Optional
 from components import storage
 from pipeline import config as config_lib
 from pipeline import exits
+from pipeline import heap
 from pipeline import progress
 from pipeline import run_lock
 from pipeline import unchanged
@@ -94,6 +96,7 @@ def _run_locked(config: config_lib.PipelineConfig,
   print(f"pipeline {config.pipeline_name}: {config.dataset}, model "
         f"{config.trainer.model}, runner {config.runner}, output "
         f"{config.output_dir}", flush=True)
+  heap.resume_collection()  # start-up objects frozen, collector on
   start = time.time()
   runner.run_with_ir(ir)
   summary = copy_report(config)
@@ -133,6 +136,7 @@ def copy_report(config: config_lib.PipelineConfig) -> Dict[str, Any]:
 
 def main(argv: Optional[list] = None) -> int:
   del argv
+  heap.pause_collection()  # until the DAG starts
   signal.signal(signal.SIGTERM, exits.exit_on_sigterm)
   signal.signal(signal.SIGINT, exits.interrupt)
   try:
