@@ -80,8 +80,6 @@ def _compare(args) -> int:
   from pipeline import compare  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
   from pipeline import exits  # pylint: disable=g-import-not-at-top
-  from pipeline import heap  # pylint: disable=g-import-not-at-top
-  heap.pause_collection()  # until the first run's DAG starts
   names = args.models or os.environ.get("MODELS", "").split()
   try:
     compare.check_models(names)  # before anything is trained

@@ -136,7 +136,14 @@ def copy_report(config: config_lib.PipelineConfig) -> Dict[str, Any]:
 
 def main(argv: Optional[list] = None) -> int:
   del argv
-  heap.pause_collection()  # until the DAG starts
+  heap.pause_collection()  # until the DAG starts, or main returns
+  try:
+    return _main()
+  finally:
+    heap.resume_collection()
+
+
+def _main() -> int:
   signal.signal(signal.SIGTERM, exits.exit_on_sigterm)
   signal.signal(signal.SIGINT, exits.interrupt)
   try:

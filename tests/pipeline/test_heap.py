@@ -106,3 +106,16 @@ def test_the_dag_starts_with_the_start_up_heap_frozen(tmp_path,
   assert seen["full_collections"] == 0
   assert seen["frozen"] > 500_000  # the libraries' objects
   assert seen["enabled"]
+
+
+def test_a_run_stopped_before_the_dag_leaves_the_collector_on(tmp_path):
+  """`main` turns the collector back on however it returns: here a setting
+  the run cannot use (exit 1 before any import of TFX)."""
+  seen = _python("""
+      import gc, json, os
+      from pipeline import local_runner
+      status = local_runner.main()
+      json.dump({"status": status, "enabled": gc.isenabled()},
+                open(os.environ["RESULT"], "w"))
+      """, tmp_path, MIN_ACCURACY="nan", OUTPUT_DIR=str(tmp_path / "out"))
+  assert seen == {"status": 1, "enabled": True}
