@@ -24,6 +24,9 @@ open-source KFP 2.x backend, rather than Vertex AI, runs the task:
   are dropped from the output file.
 * **Object storage.** `s3://` (MinIO, S3) is registered with `tf.io.gfile`
   before the executor runs (`components.storage`).
+* **Start-up.** As in `local_runner`, no garbage collection while the
+  libraries import, and their objects frozen before TFX's entrypoint runs
+  the executor (`pipeline.heap`).
 * **Exit.** TensorFlow and Beam threads can abort the interpreter at exit
   ("pure virtual method called", exit 134) after the executor has written its
   output, failing a finished task. Once the executor output file is written,
@@ -37,6 +40,8 @@ import json
 import sys
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
+
+from pipeline import heap
 
 TFX_ENTRYPOINT = (
     "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
@@ -134,6 +139,7 @@ def _exit_now(code: int) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
   argv = sys.argv[1:] if argv is None else argv
+  heap.pause_collection()  # until the executor runs
   import components  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import  (Keras 2 first)
   from components import artifact_types  # pylint: disable=g-import-not-at-top
   from components import storage  # pylint: disable=g-import-not-at-top
@@ -143,6 +149,7 @@ def main(argv: Optional[List[str]] = None) -> None:
   from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_entrypoint  # pylint: disable=g-import-not-at-top
 
   def run(parsed_argv) -> None:
+    heap.resume_collection()
     try:
       tfx_entrypoint.main(parsed_argv)
       _clean_output_file(output_file)

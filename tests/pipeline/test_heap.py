@@ -119,3 +119,40 @@ def test_a_run_stopped_before_the_dag_leaves_the_collector_on(tmp_path):
                 open(os.environ["RESULT"], "w"))
       """, tmp_path, MIN_ACCURACY="nan", OUTPUT_DIR=str(tmp_path / "out"))
   assert seen == {"status": 1, "enabled": True}
+
+
+def test_a_kubeflow_task_runs_its_executor_with_the_start_up_heap_frozen(
+    tmp_path):
+  """Each Kubeflow task is a process of its own with the same start-up:
+  when TFX's entrypoint gets the task, what the task imported (TensorFlow,
+  TFX) is frozen, no full collection has run and the collector is on."""
+  output_file = tmp_path / "executor_output.json"
+  seen = _python("""
+      import gc, json, os, sys, types
+      # TFX's entrypoint, which would import the executor and run it.
+      tfx_entrypoint = types.ModuleType(
+          "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+      def parse_flags(argv):
+        from absl.flags import argparse_flags
+        return argparse_flags.ArgumentParser().parse_known_args(argv)
+      tfx_entrypoint._parse_flags = parse_flags
+      def main(argv):
+        json.dump({"enabled": gc.isenabled(),
+                   "frozen": gc.get_freeze_count(),
+                   "full_collections": gc.get_stats()[2]["collections"],
+                   "imported": sorted(m for m in ("tensorflow", "tfx")
+                                      if m in sys.modules)},
+                  open(os.environ["RESULT"], "w"))
+        open(os.environ["OUTPUT_FILE"], "w").write("{}")
+      tfx_entrypoint.main = main
+      sys.modules[tfx_entrypoint.__name__] = tfx_entrypoint
+      from pipeline import kubeflow_entrypoint
+      kubeflow_entrypoint.main([
+          "--json_serialized_invocation_args",
+          json.dumps({"outputs": {"outputFile": os.environ["OUTPUT_FILE"]}}),
+          "--json_serialized_inputs_spec_args", "{}"])
+      """, tmp_path, OUTPUT_FILE=str(output_file))
+  assert seen["imported"] == ["tensorflow", "tfx"]
+  assert seen["full_collections"] == 0
+  assert seen["frozen"] > 200_000
+  assert seen["enabled"]
