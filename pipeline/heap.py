@@ -10,11 +10,12 @@ objects to a generation no collection scans; the collector then runs as
 usual on what the run itself allocates. The imports leave a few thousand
 objects of cyclic garbage, which stay (docs/benchmarks.md has the figures).
 
-Only a process's entry point pauses the collector (`pause_collection`:
-`local_runner.main`, which turns it back on however it returns). Library
-callers of `local_runner.run` (the tests, `make compare`'s run per model)
-never pause it, so their `resume_collection` does nothing and nothing of an
-earlier run is ever frozen.
+Only a process's entry point pauses the collector (`pause_collection`):
+`local_runner.main`, which turns it back on however it returns, and each
+Kubeflow task's `kubeflow_entrypoint.main`. Library callers of
+`local_runner.run` (the tests, `make compare`'s run per model) never pause
+it, so their `resume_collection` does nothing and nothing of an earlier run
+is ever frozen.
 """
 from __future__ import annotations
 
