@@ -5,7 +5,7 @@ TFX's LocalDagRunner (and BeamDagRunner on the DirectRunner) runs one
 component at a time, in topological order; its own TODO (b/171319478) plans
 this. Here StatisticsGen, ExampleValidator and ValidationGate run while the
 Trainer trains: alone, the Trainer keeps 1.3 of 2 cores busy, and the run
-is about 2 s shorter (docs/benchmarks.md). Kubeflow runs the same DAG this
+is about 1.4 s shorter than one component at a time (docs/benchmarks.md). Kubeflow runs the same DAG this
 way.
 
 Each component is launched as LocalDagRunner launches it: TFX's `Launcher`,

@@ -10,12 +10,24 @@ import textwrap
 from tests.conftest import REPO_ROOT
 
 
+# Defined in each child: what the collector's state is at that moment.
+_RECORD_HEAP = """
+import gc as _gc, json as _json, os as _os, sys as _sys
+def record_heap(modules):
+  _json.dump({"enabled": _gc.isenabled(), "frozen": _gc.get_freeze_count(),
+              "full_collections": _gc.get_stats()[2]["collections"],
+              "imported": sorted(m for m in modules if m in _sys.modules)},
+             open(_os.environ["RESULT"], "w"))
+"""
+
+
 def _python(code: str, tmp_path, **env) -> dict:
-  """Runs `code` in a fresh interpreter; returns the JSON it wrote to
-  $RESULT."""
+  """Runs `code` in a fresh interpreter (with `record_heap` defined);
+  returns the JSON it wrote to $RESULT."""
   result = tmp_path / "result.json"
   done = subprocess.run(
-      [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT,
+      [sys.executable, "-c", _RECORD_HEAP + textwrap.dedent(code)],
+      cwd=REPO_ROOT,
       env=dict(os.environ, PYTHONPATH=REPO_ROOT, RESULT=str(result), **env),
       capture_output=True, text=True, timeout=300, check=False)
   assert result.exists(), done.stderr[-3000:]
@@ -83,19 +95,14 @@ def test_the_dag_starts_with_the_start_up_heap_frozen(tmp_path,
   no full collection has run, their objects are frozen, the collector is
   on."""
   seen = _python("""
-      import gc, json, os, sys, types
+      import sys, types
       import pipeline
       from pipeline import local_runner
       # The runner, which gets the DAG; importing the real one here would
       # import TFX before main() starts.
       class ConcurrentDagRunner:
         def run_with_ir(self, ir):
-          json.dump({"enabled": gc.isenabled(),
-                     "frozen": gc.get_freeze_count(),
-                     "full_collections": gc.get_stats()[2]["collections"],
-                     "imported": sorted(m for m in ("tensorflow", "tfx",
-                                        "apache_beam") if m in sys.modules)},
-                    open(os.environ["RESULT"], "w"))
+          record_heap(("tensorflow", "tfx", "apache_beam"))
           raise RuntimeError("stopped before the first component")
       runner = types.ModuleType("pipeline.concurrent_dag_runner")
       runner.ConcurrentDagRunner = ConcurrentDagRunner
@@ -128,7 +135,7 @@ def test_a_kubeflow_task_runs_its_executor_with_the_start_up_heap_frozen(
   TFX) is frozen, no full collection has run and the collector is on."""
   output_file = tmp_path / "executor_output.json"
   seen = _python("""
-      import gc, json, os, sys, types
+      import json, os, sys, types
       # TFX's entrypoint, which would import the executor and run it.
       tfx_entrypoint = types.ModuleType(
           "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
@@ -137,12 +144,7 @@ def test_a_kubeflow_task_runs_its_executor_with_the_start_up_heap_frozen(
         return argparse_flags.ArgumentParser().parse_known_args(argv)
       tfx_entrypoint._parse_flags = parse_flags
       def main(argv):
-        json.dump({"enabled": gc.isenabled(),
-                   "frozen": gc.get_freeze_count(),
-                   "full_collections": gc.get_stats()[2]["collections"],
-                   "imported": sorted(m for m in ("tensorflow", "tfx")
-                                      if m in sys.modules)},
-                  open(os.environ["RESULT"], "w"))
+        record_heap(("tensorflow", "tfx"))
         open(os.environ["OUTPUT_FILE"], "w").write("{}")
       tfx_entrypoint.main = main
       sys.modules[tfx_entrypoint.__name__] = tfx_entrypoint
