@@ -18,7 +18,9 @@ label, the slicing keys; `features_tfma_reads`). The models still get each
 whole serialized example; what TFMA no longer does is turn 784 floats per
 example into features it then never reads: about 0.5 s of 5 on MNIST's eval
 split with the candidate alone (docs/benchmarks.md), the same metrics and
-decisions (`tests/components/evaluator/test_tfma_reads.py`).
+decisions (`tests/components/evaluator/test_tfma_reads.py`). Nor does TFMA
+load each Keras model one extra time to learn its type: the EvalConfig names
+it (`eval_config.keras_model_type`).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
+from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
 from components import keras2
@@ -62,6 +65,23 @@ def _with_guard(exec_properties: Dict[str, Any],
   config = proto_utils.json_to_proto(exec_properties[EVAL_CONFIG_KEY],
                                      tfma.EvalConfig())
   config = eval_config_lib.with_best_ever_guard(config, best_ever)
+  return dict(exec_properties,
+              **{EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)})
+
+
+def _with_model_type(exec_properties: Dict[str, Any],
+                     models: List[types.Artifact]) -> Dict[str, Any]:
+  """`exec_properties` whose EvalConfig names the models' type when they
+  are all Keras models (`eval_config.keras_model_type`), so that TFMA does
+  not load each one an extra time to find out."""
+  model_type = eval_config_lib.keras_model_type([
+      path_utils.serving_model_path(
+          m.uri, path_utils.is_old_model_artifact(m)) for m in models])
+  if model_type is None or not exec_properties.get(EVAL_CONFIG_KEY):
+    return exec_properties
+  config = proto_utils.json_to_proto(exec_properties[EVAL_CONFIG_KEY],
+                                     tfma.EvalConfig())
+  config = eval_config_lib.with_model_type(config, model_type)
   return dict(exec_properties,
               **{EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)})
 
@@ -157,6 +177,9 @@ class Executor(tfx_evaluator_executor.Executor):
     best_ever = _best(best_ever, rescored)
     if best_ever and exec_properties.get(EVAL_CONFIG_KEY):
       exec_properties = _with_guard(exec_properties, best_ever[0])
+    exec_properties = _with_model_type(
+        exec_properties,
+        input_dict.get(standard_component_specs.MODEL_KEY, []) + baseline)
     # TF prints each batch of examples into a TypeError it swallows (TFMA
     # calls the keyword-only signature positionally): keep that print short.
     with np.printoptions(threshold=10), _schema_tfma_reads(

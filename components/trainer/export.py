@@ -64,10 +64,15 @@ def _in_unit_range(pixels: tf.Tensor, message: str) -> tf.Tensor:
 
 
 def serving_signatures(model: keras.Model):
-  """Returns the signatures dict for `model.save`."""
+  """Returns the signatures dict for `model.save`.
+
+  Traced without AutoGraph: they have no Python control flow for it to
+  convert (the checks are graph ops), and converting them and the helpers
+  they call took 0.15 of the export's 0.6 s for `dense_512`.
+  """
 
   @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="examples")])
+      tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
   def serve_examples(examples):
     features = tf.io.parse_example(
         examples, {examples_io.IMAGE_KEY:
@@ -77,13 +82,13 @@ def serving_signatures(model: keras.Model):
     return {OUTPUT_KEY: model(pixels, training=False)}
 
   @tf.function(input_signature=[
-      tf.TensorSpec(None, tf.float32, name="images")])
+      tf.TensorSpec(None, tf.float32, name="images")], autograph=False)
   def serve_images(images):
     pixels = _in_unit_range(_flat_pixels(images), RANGE_HELP)
     return {OUTPUT_KEY: model(pixels, training=False)}
 
   @tf.function(input_signature=[
-      tf.TensorSpec(None, tf.uint8, name="pixels")])
+      tf.TensorSpec(None, tf.uint8, name="pixels")], autograph=False)
   def serve_pixels(pixels):
     scaled = tf.cast(_flat_pixels(pixels), tf.float32) / 255.0
     return {OUTPUT_KEY: model(scaled, training=False)}
