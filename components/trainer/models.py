@@ -203,9 +203,20 @@ def make_optimizer(name: str, learning_rate: Optional[float] = None
   return keras.optimizers.Adam(lr)
 
 
+# Batches Keras runs per call into TensorFlow (`steps_per_execution`): the
+# same batches, updates and losses to the bit as one at a time
+# (`tests/components/trainer/test_trainer.py`), without Python between
+# batches: `dense_512`'s 5 epochs on MNIST took 3.9 s instead of 4.75 on 2
+# CPUs (3 interleaved runs each; 128 took 3.7 s). Batch callbacks run once
+# per call, so a run whose data checks failed stops training within this
+# many batches (`task.StopWhenRunFails`).
+STEPS_PER_EXECUTION = 32
+
+
 def compile_model(model: keras.Model, optimizer: str,
                   learning_rate: Optional[float] = None) -> keras.Model:
-  """Compiles for sparse labels; traces Keras' steps without AutoGraph.
+  """Compiles for sparse labels, `STEPS_PER_EXECUTION` batches per call;
+  traces Keras' steps without AutoGraph.
 
   Keras' train/test/predict steps have no Python control flow on tensors, so
   tracing them as plain Python gives the same graph (the same losses, to the
@@ -215,7 +226,8 @@ def compile_model(model: keras.Model, optimizer: str,
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   model.compile(optimizer=make_optimizer(optimizer, learning_rate),
-                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                steps_per_execution=STEPS_PER_EXECUTION)
   for step in ("train_step", "test_step", "predict_step"):
     setattr(model, step, tf.autograph.experimental.do_not_convert(
         getattr(model, step)))

@@ -118,8 +118,9 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class StopWhenRunFails(keras.callbacks.Callback):
-  """Ends training after the current batch (of training or of an epoch's
-  validation) once another component of the run has failed
+  """Ends training after the current batches (of training or of an epoch's
+  validation; Keras runs `models.STEPS_PER_EXECUTION` per call, then calls
+  back) once another component of the run has failed
   (`components.cancellation`; the concurrent runner runs the data checks
   beside training): the run then ends in seconds, not minutes, and exports
   nothing. BackupAndRestore keeps the finished epochs for the next run."""
