@@ -12,7 +12,7 @@ Each component is launched as LocalDagRunner launches it: TFX's `Launcher`,
 with a connection to ML Metadata of its own (ML Metadata's SQLite store
 waits for another writer's lock). When a component fails, no other component
 starts, the others are asked to stop (`components.cancellation`: the Trainer
-stops after its current batch), and once they have ended the first failure
+stops within 32 batches), and once they have ended the first failure
 is raised. On Ctrl-C, whichever thread the signal reaches, the runner stops
 waiting within `SIGNAL_CHECK_SECONDS` and `pipeline.local_runner` ends the
 process (SIGTERM ends it at once); the next run treats the unfinished

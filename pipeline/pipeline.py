@@ -183,7 +183,7 @@ def create_pipeline(
   # Bad data never reaches serving: the data checks run while the Trainer
   # trains (side by side under RUNNER=concurrent and on Kubeflow), and no
   # push happens unless they passed. A failed check stops the run: the
-  # Trainer stops after its current batch (components/cancellation).
+  # Trainer stops within 32 batches (components/cancellation).
   pusher.add_upstream_node(validation_gate)
 
   # Reported, never gated: the official test split is looked at only once

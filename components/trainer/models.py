@@ -215,8 +215,9 @@ STEPS_PER_EXECUTION = 32
 
 def compile_model(model: keras.Model, optimizer: str,
                   learning_rate: Optional[float] = None) -> keras.Model:
-  """Compiles for sparse labels, `STEPS_PER_EXECUTION` batches per call;
-  traces Keras' steps without AutoGraph.
+  """Compiles for sparse labels, `STEPS_PER_EXECUTION` batches per call
+  (train with `fit`: Keras 2's `train_on_batch` then asks its one batch for
+  32); traces Keras' steps without AutoGraph.
 
   Keras' train/test/predict steps have no Python control flow on tensors, so
   tracing them as plain Python gives the same graph (the same losses, to the

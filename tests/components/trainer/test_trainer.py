@@ -36,7 +36,7 @@ def test_every_preset_builds_trains_exports_and_reloads(name, tmp_path):
   preset = models.get_preset(name)
   model = models.compile_model(models.build_model(preset), preset.optimizer)
   x = np.random.rand(16, 784).astype(np.float32)
-  model.train_on_batch(x, np.arange(16) % 10)
+  model.fit(x, np.arange(16) % 10, batch_size=16, verbose=0)  # one step
   probs = model.predict(x, verbose=0)
   assert probs.shape == (16, 10)
   np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -99,7 +99,7 @@ def test_every_optimizer_trains_a_step(optimizer):
   x = np.random.rand(32, 784).astype(np.float32)
   y = np.random.randint(0, 10, 32)
   before = [w.copy() for w in model.get_weights()]
-  model.train_on_batch(x, y)
+  model.fit(x, y, batch_size=32, verbose=0)  # one step
   assert any(not np.array_equal(a, b) for a, b in
              zip(before, model.get_weights()))
 
