@@ -2,7 +2,6 @@
 model once instead of twice (once more to find out its type), with the same
 metrics and the same decision."""
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,14 +11,13 @@ import tf_keras as keras
 from tf_keras.src.saving.legacy import save as keras_legacy_save
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
-from tfx.utils import proto_utils
 
 from components.baseline import executor as baseline_executor
 from components.evaluator import eval_config
-from components.evaluator import executor as evaluator_executor
 from components.ingestion import ingest
 from components.trainer import export
 from serving import versions
+from tests.components.evaluator import run_evaluator
 
 
 def _keras_model(path, seed):
@@ -90,23 +88,15 @@ def test_each_keras_model_is_loaded_once_with_the_same_metrics_and_decision(
 
   def evaluate(name):
     loads.clear()
-    out = {"evaluation": [standard_artifacts.ModelEvaluation()],
-           "blessing": [standard_artifacts.ModelBlessing()]}
-    for key, artifact in out.items():
-      artifact[0].uri = str(tmp_path / name / key)
-      os.makedirs(artifact[0].uri)
-    evaluator_executor.Executor().Do(
-        {"examples": [examples], "model": [candidate],
-         "baseline_model": [baseline]}, out,
-        {"eval_config": proto_utils.proto_to_json(config),
-         "example_splits": json.dumps(["eval"])})
+    evaluation, blessing = run_evaluator.run_evaluator(
+        tmp_path / name, {"examples": [examples], "model": [candidate],
+                          "baseline_model": [baseline]}, config)
     metrics = {(str(m.slice_key), kv.key.name, kv.key.model_name,
                 kv.key.is_diff): kv.value.double_value.value
-               for m in tfma.load_metrics(out["evaluation"][0].uri)
+               for m in tfma.load_metrics(evaluation.uri)
                for kv in m.metric_keys_and_values}
-    blessed = out["blessing"][0].get_int_custom_property("blessed")
-    return metrics, tfma.load_validation_result(
-        out["evaluation"][0].uri), blessed, len(loads)
+    return (metrics, tfma.load_validation_result(evaluation.uri),
+            blessing.get_int_custom_property("blessed"), len(loads))
 
   typed = evaluate("typed")
   monkeypatch.setattr(eval_config, "keras_model_type", lambda dirs: None)

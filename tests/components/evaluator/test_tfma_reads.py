@@ -11,7 +11,6 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
-from tfx.utils import proto_utils
 
 from components.evaluator import eval_config
 from components.evaluator import executor as evaluator_executor
@@ -19,6 +18,7 @@ from components.ingestion import examples_io
 from components.ingestion import ingest
 from components.trainer import data
 from pipeline import config as config_lib
+from tests.components.evaluator import run_evaluator
 
 
 def _template_model(path, images, labels):
@@ -75,17 +75,11 @@ def test_decoding_only_the_label_leaves_every_metric_and_decision_alike(
   config = eval_config.make_eval_config(0.5, 0.002)
 
   def evaluate(name, inputs):
-    out = {"evaluation": [standard_artifacts.ModelEvaluation()],
-           "blessing": [standard_artifacts.ModelBlessing()]}
-    for key, artifact in out.items():
-      artifact[0].uri = str(tmp_path / name / key)
-      os.makedirs(artifact[0].uri)
-    evaluator_executor.Executor().Do(
-        {"examples": [examples], "model": [model], **inputs}, out,
-        {"eval_config": proto_utils.proto_to_json(config),
-         "example_splits": json.dumps(["eval"])})
-    return (_metrics(out["evaluation"][0].uri),
-            tfma.load_validation_result(out["evaluation"][0].uri))
+    evaluation, _ = run_evaluator.run_evaluator(
+        tmp_path / name, {"examples": [examples], "model": [model], **inputs},
+        config)
+    return (_metrics(evaluation.uri),
+            tfma.load_validation_result(evaluation.uri))
 
   every_feature, decision_before = evaluate("every_feature", {})
   label_only, decision_after = evaluate("label_only", {"schema": [schema]})
