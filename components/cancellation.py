@@ -3,8 +3,8 @@
 `pipeline.concurrent_dag_runner` runs ready components side by side in
 threads; when one fails it calls `request_stop`, and long work polls
 `stop_requested` (the Trainer after every call of up to 32 batches:
-`StopWhenRunFails` in `components.trainer.task`), so a failed run ends in seconds, not when its
-training would have ended. The request holds for the process until
+`StopWhenRunFails` in `components.trainer.task`), so a failed run ends in
+seconds, not when its training would have ended. The request holds for the process until
 `clear()`: the runner clears it when a run starts and once all of a run's
 components have returned. Components run in processes of their own
 (Kubeflow) never see it; their orchestrator stops them.

@@ -221,9 +221,9 @@ def compile_model(model: keras.Model, optimizer: str,
 
   Keras' train/test/predict steps have no Python control flow on tensors, so
   tracing them as plain Python gives the same graph (the same losses, to the
-  bit, in `tests/test_trainer.py`). AutoGraph's source conversion of them and
-  of every layer, loss and metric they call took 8-10 s (CNN: 10 s) per
-  process here, a fifth of a whole `dense_512` run.
+  bit, in `tests/components/trainer/test_trainer.py`). AutoGraph's source
+  conversion of them and of every layer, loss and metric they call took
+  8-10 s (CNN: 10 s) per process here, a fifth of a whole `dense_512` run.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   model.compile(optimizer=make_optimizer(optimizer, learning_rate),
