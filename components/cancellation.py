@@ -4,10 +4,10 @@
 threads; when one fails it calls `request_stop`, and long work polls
 `stop_requested` (the Trainer after every call of up to 32 batches:
 `StopWhenRunFails` in `components.trainer.task`), so a failed run ends in
-seconds, not when its training would have ended. The request holds for the process until
-`clear()`: the runner clears it when a run starts and once all of a run's
-components have returned. Components run in processes of their own
-(Kubeflow) never see it; their orchestrator stops them.
+seconds, not when its training would have ended. The request holds for
+the process until `clear()`: the runner clears it when a run starts and
+once all of a run's components have returned. Components run in processes
+of their own (Kubeflow) never see it; their orchestrator stops them.
 """
 from __future__ import annotations
 

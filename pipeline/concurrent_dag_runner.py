@@ -5,8 +5,8 @@ TFX's LocalDagRunner (and BeamDagRunner on the DirectRunner) runs one
 component at a time, in topological order; its own TODO (b/171319478) plans
 this. Here StatisticsGen, ExampleValidator and ValidationGate run while the
 Trainer trains: alone, the Trainer keeps 1.3 of 2 cores busy, and the run
-is about 1.4 s shorter than one component at a time (docs/benchmarks.md). Kubeflow runs the same DAG this
-way.
+is about 1.4 s shorter than one component at a time (docs/benchmarks.md).
+Kubeflow runs the same DAG this way.
 
 Each component is launched as LocalDagRunner launches it: TFX's `Launcher`,
 with a connection to ML Metadata of its own (ML Metadata's SQLite store

@@ -60,13 +60,22 @@ BASELINE_SOURCE_MODEL_KEY = blessing_lib.BASELINE_SOURCE_MODEL_KEY
 RESCORED_KEY = blessing_lib.RESCORED_KEY
 
 
-def _with_guard(exec_properties: Dict[str, Any],
-                best_ever: float) -> Dict[str, Any]:
-  config = proto_utils.json_to_proto(exec_properties[EVAL_CONFIG_KEY],
-                                     tfma.EvalConfig())
-  config = eval_config_lib.with_best_ever_guard(config, best_ever)
+def _eval_config(exec_properties: Dict[str, Any]) -> tfma.EvalConfig:
+  return proto_utils.json_to_proto(exec_properties[EVAL_CONFIG_KEY],
+                                   tfma.EvalConfig())
+
+
+def _with_eval_config(exec_properties: Dict[str, Any],
+                      config: tfma.EvalConfig) -> Dict[str, Any]:
   return dict(exec_properties,
               **{EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)})
+
+
+def _with_guard(exec_properties: Dict[str, Any],
+                best_ever: float) -> Dict[str, Any]:
+  guarded = eval_config_lib.with_best_ever_guard(_eval_config(exec_properties),
+                                                 best_ever)
+  return _with_eval_config(exec_properties, guarded)
 
 
 def _with_model_type(exec_properties: Dict[str, Any],
@@ -79,11 +88,8 @@ def _with_model_type(exec_properties: Dict[str, Any],
           m.uri, path_utils.is_old_model_artifact(m)) for m in models])
   if model_type is None or not exec_properties.get(EVAL_CONFIG_KEY):
     return exec_properties
-  config = proto_utils.json_to_proto(exec_properties[EVAL_CONFIG_KEY],
-                                     tfma.EvalConfig())
-  config = eval_config_lib.with_model_type(config, model_type)
-  return dict(exec_properties,
-              **{EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)})
+  return _with_eval_config(exec_properties, eval_config_lib.with_model_type(
+      _eval_config(exec_properties), model_type))
 
 
 def features_tfma_reads(config: tfma.EvalConfig) -> Set[str]:
@@ -118,8 +124,7 @@ def _schema_tfma_reads(input_dict: Dict[str, List[types.Artifact]],
       not exec_properties.get(EVAL_CONFIG_KEY)):
     yield input_dict
     return
-  config = proto_utils.json_to_proto(exec_properties[EVAL_CONFIG_KEY],
-                                     tfma.EvalConfig())
+  config = _eval_config(exec_properties)
   schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(
       artifact_utils.get_single_uri(input_dict[SCHEMA_KEY])))
   wanted = features_tfma_reads(config)

@@ -49,8 +49,8 @@ measured process, median and range), `main` (the command).
 Prints one table (figure, value, target, verdict), writes `bench.json`,
 `bench.png` (the scaling curve: seconds and peak memory against data size)
 and `dag.png` (a run's timeline: its components, side by side where they
-overlapped, against the whole process and the script) to $BENCH_OUTPUT_DIR (default
-outputs/bench). Data: $BENCH_DATA_DIR or ../shared/datasets/mnist.
+overlapped, against the whole process and the script) to $BENCH_OUTPUT_DIR
+(default outputs/bench). Data: $BENCH_DATA_DIR or ../shared/datasets/mnist.
 `--quick` (or BENCH_QUICK=1, a smoke run of about 3 minutes): the DAG and
 the script on 6,000 training images for 1 epoch, one pair, scaling from
 1/32 of the training set, no trainer-input pairs: its ratios are not the
